@@ -1,0 +1,19 @@
+//! Identity federation: trading an OIDC token for an identity keyless trusts.
+//!
+//! This crate owns the OIDC WIF configuration document (`config`), the cache of
+//! issuers' discovery documents and key sets (`jwks`), and the token validation
+//! pipeline (`verify`), which runs the checks in a fixed order and names the
+//! failing step in its error. It does not mint credentials or evaluate org
+//! policies: the API layer does both with the `VerifiedToken` returned here.
+//!
+//! Terms: the *issuer* is the `iss` of a token and must equal a configuration's
+//! `issuerUrl` exactly; the *audience* is what the token's `aud` must contain;
+//! the derived *principal* is `role/<iss>:<sub>`.
+
+pub mod config;
+pub mod jwks;
+pub mod verify;
+
+pub use config::{OidcConfig, OidcConfigInput};
+pub use jwks::{JwksCache, JwksError};
+pub use verify::{OidcVerifier, VerifiedToken, VerifyError};
