@@ -1,1 +1,85 @@
+//! The API endpoint: control plane, token exchange and health.
+//!
+//! Every control-plane call carries an API token (`Authorization: Bearer`) and
+//! is authorized through the org policies like any S3 request, with the
+//! `cwobject:` action of the endpoint. Exchange endpoints take the caller's IdP
+//! token as their only credential. Errors are JSON `{"code", "message"}`;
+//! `error::ApiError` is the one place that maps them to HTTP statuses.
 
+mod error;
+mod exchange;
+mod json;
+mod keys;
+mod policies;
+mod wif;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::routing::{delete, get, post, put};
+use keyless_auth::{Authorizer, Caller, Credentials};
+use keyless_federation::OidcVerifier;
+use keyless_store::Store;
+
+pub use error::ApiError;
+
+/// What every API handler shares.
+pub struct ApiState {
+    pub store: Store,
+    pub credentials: Arc<Credentials>,
+    pub authorizer: Arc<Authorizer>,
+    pub oidc: OidcVerifier,
+}
+
+impl ApiState {
+    /// Authenticates the API token and checks one `cwobject:` action.
+    pub(crate) async fn authorize(&self, headers: &HeaderMap, action: &str) -> Result<Caller, ApiError> {
+        let token = bearer_token(headers).ok_or_else(|| {
+            ApiError::unauthorized("MissingToken", "the request has no API token: send Authorization: Bearer <token>")
+        })?;
+        let caller = self.credentials.caller_for_api_token(token).await.map_err(|_| {
+            ApiError::unauthorized("InvalidToken", "the API token is invalid or has been revoked")
+        })?;
+        let decision = self.authorizer.authorize(&caller.org, Some(&caller.principal), action, "*").await;
+        if !decision.allowed {
+            return Err(ApiError::forbidden(format!("{} may not perform {action}: no policy allows it", caller.principal)));
+        }
+        Ok(caller)
+    }
+
+    /// Applies the change feed now, so this node sees its own change at once;
+    /// other nodes see it at their next poll.
+    pub(crate) async fn refresh(&self) {
+        match self.credentials.poll_changes().await {
+            Ok(changes) => self.authorizer.apply_changes(&changes),
+            Err(err) => tracing::warn!(error = %err, "change feed poll failed after a write"),
+        }
+    }
+}
+
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let token = value.strip_prefix("Bearer ").unwrap_or(value).trim();
+    (!token.is_empty()).then_some(token)
+}
+
+/// Builds the API router.
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/v1/cwobject/access-key", post(keys::create_access_key).get(keys::list_access_keys))
+        .route("/v1/cwobject/access-key/{id}", get(keys::get_access_key))
+        .route("/v1/cwobject/revoke-access-key/access-key", post(keys::revoke_access_key))
+        .route("/v1/cwobject/revoke-access-key/principal", post(keys::revoke_principal))
+        .route("/v1/cwobject/access-key-status", put(keys::set_principal_status))
+        .route("/v1/keyless/api-tokens", post(keys::create_api_token).get(keys::list_api_tokens))
+        .route("/v1/keyless/api-tokens/{id}", delete(keys::delete_api_token))
+        .route("/v1/cwobject/access-policy", post(policies::put_policy).get(policies::list_policies))
+        .route("/v1/cwobject/access-policy/{name}", delete(policies::delete_policy))
+        .route("/v1/keyless/wif/oidc", post(wif::create_oidc).get(wif::list_oidc))
+        .route("/v1/keyless/wif/oidc/{id}", get(wif::get_oidc).put(wif::replace_oidc).delete(wif::delete_oidc))
+        .route("/v1/cwobject/temporary-credentials/oidc", post(exchange::exchange_oidc))
+        .route("/v1/cwobject/temporary-credentials/oidc/{org}", get(exchange::container_credentials))
+        .with_state(state)
+}

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use keyless_policy::{Decision, OrgPolicy, Request, evaluate_org};
+use keyless_policy::{BucketPolicy, Decision, OrgPolicy, Request, evaluate_org};
 use keyless_store::{Change, ChangeKind, Store, StoreError};
 
 /// The outcome of `Authorizer::authorize`. Only an `AuthDecision` with
@@ -18,11 +18,19 @@ pub struct AuthDecision {
 pub struct Authorizer {
     store: Store,
     policies: RwLock<HashMap<String, Arc<Vec<OrgPolicy>>>>,
+    /// Parsed bucket policies; `None` caches "this bucket has no policy".
+    bucket_policies: RwLock<HashMap<String, Option<Arc<BucketPolicy>>>>,
+}
+
+/// Actions that only org policies decide, so that a bucket policy cannot lock
+/// the bucket's owner out of repairing it.
+fn decided_by_org_alone(action: &str) -> bool {
+    !action.starts_with("s3:") || action == "s3:PutBucketPolicy" || action == "s3:ListAllMyBuckets" || action == "s3:CreateBucket"
 }
 
 impl Authorizer {
     pub fn new(store: Store) -> Self {
-        Authorizer { store, policies: RwLock::default() }
+        Authorizer { store, policies: RwLock::default(), bucket_policies: RwLock::default() }
     }
 
     pub async fn org_policies(&self, org: &str) -> Result<Arc<Vec<OrgPolicy>>, StoreError> {
@@ -43,8 +51,29 @@ impl Authorizer {
         Ok(parsed)
     }
 
+    async fn bucket_policy(&self, bucket: &str) -> Result<Option<Arc<BucketPolicy>>, StoreError> {
+        if let Some(cached) = self.bucket_policies.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(bucket) {
+            return Ok(cached.clone());
+        }
+        let parsed = match self.store.bucket(bucket).await?.and_then(|b| b.policy) {
+            None => None,
+            Some(text) => match BucketPolicy::parse(&text, bucket) {
+                Ok(policy) => Some(Arc::new(policy)),
+                Err(err) => {
+                    // Stored policies were validated on PUT; one that no longer
+                    // parses denies everything it could decide.
+                    tracing::error!(bucket, error = %err, "stored bucket policy does not parse; denying");
+                    Some(Arc::new(BucketPolicy { statements: Vec::new() }))
+                }
+            },
+        };
+        self.bucket_policies.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(bucket.to_owned(), parsed.clone());
+        Ok(parsed)
+    }
+
     /// Decides whether `principal` (`None` for anonymous) may perform `action`
-    /// on `resource` in `org`. A store failure denies.
+    /// on `resource` in `org`: org policies first, then the policy of `bucket`
+    /// if it has one. A store failure denies.
     pub async fn authorize(&self, org: &str, principal: Option<&str>, action: &str, resource: &str) -> AuthDecision {
         let request = Request { principal, action, resource };
         let decision = match self.org_policies(org).await {
@@ -54,15 +83,42 @@ impl Authorizer {
                 evaluate_org([], &request)
             }
         };
-        AuthDecision { allowed: decision.allowed, decision }
+        if !decision.allowed || decided_by_org_alone(action) {
+            return AuthDecision { allowed: decision.allowed, decision };
+        }
+
+        let bucket = resource.split('/').next().unwrap_or(resource);
+        match self.bucket_policy(bucket).await {
+            Ok(None) => AuthDecision { allowed: true, decision },
+            Ok(Some(policy)) => {
+                let mut bucket_decision = policy.evaluate(&request);
+                let mut trace = decision.trace;
+                trace.append(&mut bucket_decision.trace);
+                bucket_decision.trace = trace;
+                AuthDecision { allowed: bucket_decision.allowed, decision: bucket_decision }
+            }
+            Err(err) => {
+                tracing::error!(bucket, error = %err, "could not load bucket policy; denying");
+                AuthDecision { allowed: false, decision: evaluate_org([], &request) }
+            }
+        }
+    }
+
+    /// Drops one bucket's cached policy (after a local change).
+    pub fn forget_bucket(&self, bucket: &str) {
+        self.bucket_policies.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(bucket);
     }
 
     /// Drops cached policies named by the change feed.
     pub fn apply_changes(&self, changes: &[Change]) {
         let mut policies = self.policies.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         for change in changes {
-            if change.kind == ChangeKind::PolicyChanged {
-                policies.remove(&change.org_id);
+            match change.kind {
+                ChangeKind::PolicyChanged => {
+                    policies.remove(&change.org_id);
+                }
+                ChangeKind::BucketChanged => self.forget_bucket(&change.subject),
+                _ => {}
             }
         }
     }

@@ -14,10 +14,12 @@
 //! `<bucket>` or `<bucket>/<key>` for S3 actions.
 
 pub mod actions;
+mod bucket;
 mod document;
 mod eval;
 mod pattern;
 
+pub use bucket::{BucketPolicy, BucketStatement, MalformedPolicy};
 pub use document::{Effect, OrgPolicy, OrgStatement, PolicyError};
 pub use eval::{Decision, DecisionReason, Request, StatementTrace, evaluate_org};
 pub use pattern::{glob_match, principal_match};

@@ -1,0 +1,173 @@
+//! Token exchange: an OIDC token in, temporary S3 credentials out.
+//!
+//! After the token passes the validation pipeline of `keyless_federation`, the
+//! org policies must allow `cwobject:CreateAccessKeyOIDC` to the derived
+//! principal, and a suspended principal gets nothing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use keyless_auth::SessionClaims;
+use keyless_auth::session::SESSION_FORMAT;
+use keyless_federation::{OidcConfig, VerifiedToken, VerifyError};
+use keyless_policy::actions::cwobject;
+use keyless_store::now_millis;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::keys::rfc3339;
+use crate::wif::parse_record;
+use crate::{ApiError, ApiState, bearer_token, json};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ExchangeRequest {
+    #[serde(default)]
+    duration_seconds: u64,
+    org_id: String,
+    #[serde(default)]
+    oidc_token: String,
+    #[serde(default)]
+    config_id: Option<String>,
+    #[serde(default)]
+    attributes: BTreeMap<String, String>,
+}
+
+/// A successful exchange, before it is shaped for one of the wire formats.
+struct Exchanged {
+    minted: keyless_auth::MintedKey,
+    attributes: BTreeMap<String, String>,
+}
+
+fn verify_error(err: &VerifyError) -> ApiError {
+    let (status, code) = match err {
+        VerifyError::Missing => (StatusCode::UNAUTHORIZED, "MissingToken"),
+        VerifyError::Expired => (StatusCode::UNAUTHORIZED, "ExpiredToken"),
+        VerifyError::Keys(_) => (StatusCode::SERVICE_UNAVAILABLE, "IDPCommunicationError"),
+        _ => (StatusCode::UNAUTHORIZED, "InvalidIdentityToken"),
+    };
+    ApiError::new(status, code, err.to_string())
+}
+
+async fn exchange(
+    state: &ApiState,
+    org: &str,
+    token: &str,
+    config_id: Option<&str>,
+    duration_seconds: u64,
+    attributes: BTreeMap<String, String>,
+) -> Result<Exchanged, ApiError> {
+    if token.trim().is_empty() {
+        return Err(ApiError::unauthorized("MissingToken", "the OIDC token is missing: send it in oidcToken (or the Authorization header)"));
+    }
+    if !state.store.org_exists(org).await? {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "NoSuchOrganization", format!("organization {org:?} does not exist")));
+    }
+
+    let mut configs: Vec<OidcConfig> = Vec::new();
+    for record in state.store.list_wif(org, "oidc").await? {
+        configs.push(parse_record(&record)?);
+    }
+    if let Some(id) = config_id {
+        configs.retain(|c| c.id == id);
+        if configs.is_empty() {
+            return Err(ApiError::not_found(format!("OIDC configuration {id:?} does not exist in organization {org:?}")));
+        }
+    }
+
+    let now = now_millis() / 1000;
+    let verified: VerifiedToken = match state.oidc.verify(org, token, &configs, now).await {
+        Ok(verified) => verified,
+        Err(err) => {
+            tracing::info!(org, reason = err.reason(), error = %err, "OIDC exchange rejected");
+            return Err(verify_error(&err));
+        }
+    };
+    let config = &verified.config;
+
+    let duration = match duration_seconds {
+        0 => config.default_duration_seconds,
+        d if (config.min_duration_seconds..=config.max_duration_seconds).contains(&d) => d,
+        d => {
+            return Err(ApiError::bad_request(format!(
+                "durationSeconds {d} is outside the bounds of configuration {:?}: expected {} to {}",
+                config.name, config.min_duration_seconds, config.max_duration_seconds
+            )));
+        }
+    };
+
+    if state.credentials.is_suspended(org, &verified.principal) {
+        tracing::info!(org, principal = %verified.principal, "OIDC exchange rejected: principal suspended");
+        return Err(ApiError::forbidden(format!("the principal {:?} is suspended", verified.principal)));
+    }
+    let decision = state.authorizer.authorize(org, Some(&verified.principal), cwobject::CREATE_ACCESS_KEY_OIDC, "*").await;
+    if !decision.allowed {
+        tracing::info!(org, principal = %verified.principal, "OIDC exchange rejected: no policy allows cwobject:CreateAccessKeyOIDC");
+        return Err(ApiError::forbidden(format!(
+            "no policy allows {} to perform {}",
+            verified.principal,
+            cwobject::CREATE_ACCESS_KEY_OIDC
+        )));
+    }
+
+    let claims = SessionClaims {
+        v: SESSION_FORMAT,
+        ak: String::new(),
+        org: org.to_owned(),
+        principal: verified.principal.clone(),
+        sid: uuid::Uuid::new_v4().simple().to_string(),
+        cfg: config.id.clone(),
+        iat: now,
+        exp: now + duration as i64,
+        policy: None,
+        attrs: attributes.clone(),
+    };
+    let minted = state.credentials.mint_temporary(claims);
+    tracing::info!(
+        org,
+        principal = %verified.principal,
+        config = %config.id,
+        access_key_id = %minted.access_key_id,
+        jti = verified.claims.get("jti").and_then(serde_json::Value::as_str).unwrap_or(""),
+        "OIDC exchange accepted"
+    );
+    Ok(Exchanged { minted, attributes })
+}
+
+/// `POST /v1/cwobject/temporary-credentials/oidc`.
+pub async fn exchange_oidc(State(state): State<Arc<ApiState>>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let request: ExchangeRequest = json::parse(&body)?;
+    let done = exchange(&state, &request.org_id, &request.oidc_token, request.config_id.as_deref(), request.duration_seconds, request.attributes).await?;
+    let minted = done.minted;
+    Ok(Json(json!({
+        "accessKeyId": minted.access_key_id,
+        "secretKey": minted.secret_key.expose(),
+        "sessionToken": minted.session_token.as_ref().map(|t| t.expose()),
+        "principalName": minted.principal,
+        "expiry": minted.expires_at.map(rfc3339),
+        "attributes": done.attributes,
+    })))
+}
+
+/// `GET /v1/cwobject/temporary-credentials/oidc/{orgId}`: the AWS
+/// container-credentials protocol, with the JWT in `Authorization`.
+pub async fn container_credentials(State(state): State<Arc<ApiState>>, Path(org): Path<String>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let token = bearer_token(&headers).ok_or_else(|| {
+        ApiError::unauthorized(
+            "MissingToken",
+            "the OIDC token is missing: send it in the Authorization header (AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)",
+        )
+    })?;
+    let done = exchange(&state, &org, token, None, 0, BTreeMap::new()).await?;
+    let minted = done.minted;
+    Ok(Json(json!({
+        "AccessKeyId": minted.access_key_id,
+        "SecretAccessKey": minted.secret_key.expose(),
+        "Token": minted.session_token.as_ref().map(|t| t.expose()),
+        "Expiration": minted.expires_at.map(rfc3339),
+    })))
+}

@@ -1,0 +1,49 @@
+//! Strict JSON bodies: unknown fields and wrong types are 400s that name the field.
+
+use axum::body::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::ApiError;
+
+/// Largest JSON body the API accepts, bytes.
+pub const MAX_JSON_BODY: usize = 1024 * 1024;
+
+pub fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    if body.len() > MAX_JSON_BODY {
+        return Err(ApiError::bad_request(format!("the body is {} bytes; the maximum is {MAX_JSON_BODY}", body.len())));
+    }
+    let deserializer = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if path == "." {
+            ApiError::bad_request(format!("invalid JSON body: {inner}"))
+        } else {
+            ApiError::bad_request(format!("invalid field {path:?}: {inner}"))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Body {
+        duration_seconds: u64,
+    }
+
+    #[test]
+    fn wrong_type_names_field() {
+        let err = parse::<Body>(&Bytes::from_static(br#"{"durationSeconds":"x"}"#)).unwrap_err();
+        assert!(err.message.contains("durationSeconds"), "{}", err.message);
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let err = parse::<Body>(&Bytes::from_static(br#"{"durationSeconds":1,"bogus":2}"#)).unwrap_err();
+        assert!(err.message.contains("bogus"), "{}", err.message);
+    }
+}

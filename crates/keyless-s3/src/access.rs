@@ -1,0 +1,159 @@
+//! Who is calling, and may they do this: the S3 side of authorization.
+
+use std::sync::Arc;
+
+use keyless_auth::Caller;
+use keyless_policy::actions::{ResourceKind, s3_operation};
+use keyless_policy::DecisionReason;
+use s3s::access::{S3Access, S3AccessContext};
+use s3s::auth::{S3Auth, SecretKey};
+use s3s::dto::{CopySource, CopyObjectInput, DeleteObjectsInput, UploadPartCopyInput};
+use s3s::path::S3Path;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Result};
+
+use crate::errors::{key_error, store_error};
+use crate::S3State;
+
+/// The verified caller, stored in the request extensions by `check`. `None`
+/// inside means an anonymous request.
+#[derive(Debug, Clone)]
+pub struct AuthContext {
+    pub caller: Option<Caller>,
+    /// The org the request acts in: the bucket's org, or the caller's for
+    /// requests that name no existing bucket.
+    pub org: String,
+}
+
+pub struct KeylessAuth {
+    pub state: Arc<S3State>,
+}
+
+#[async_trait::async_trait]
+impl S3Auth for KeylessAuth {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        let secret = self.state.credentials.secret_for(access_key).await.map_err(key_error)?;
+        Ok(SecretKey::from(secret.expose()))
+    }
+}
+
+pub struct KeylessAccess {
+    pub state: Arc<S3State>,
+}
+
+impl KeylessAccess {
+    /// Checks one action on one resource for the request's caller.
+    async fn require(&self, cx: &AuthContext, action: &str, resource: &str) -> S3Result<()> {
+        let principal = cx.caller.as_ref().map(|c| c.principal.as_str());
+        let decision = self.state.authorizer.authorize(&cx.org, principal, action, resource).await;
+        if decision.allowed {
+            return Ok(());
+        }
+        // The reason class is safe to show; policy text is not.
+        let reason = match &decision.decision.reason {
+            DecisionReason::ExplicitDeny { policy, statement } => {
+                format!("explicitly denied by statement {statement:?} of policy {policy:?}")
+            }
+            _ => "no policy allows it".to_owned(),
+        };
+        let who = principal.unwrap_or("an anonymous caller");
+        Err(S3Error::with_message(S3ErrorCode::AccessDenied, format!("{who} may not perform {action} on {resource:?}: {reason}")))
+    }
+}
+
+fn context(extensions: &http::Extensions) -> S3Result<&AuthContext> {
+    extensions.get::<AuthContext>().ok_or_else(|| S3Error::with_message(S3ErrorCode::AccessDenied, "request was not authorized"))
+}
+
+fn copy_source_resource(source: &CopySource) -> S3Result<String> {
+    match source {
+        CopySource::Bucket { bucket, key, .. } => Ok(format!("{bucket}/{key}")),
+        _ => Err(S3Error::with_message(S3ErrorCode::InvalidArgument, "x-amz-copy-source must name <bucket>/<key>; access points are not supported")),
+    }
+}
+
+#[async_trait::async_trait]
+impl S3Access for KeylessAccess {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        // 1. The caller. s3s has verified the signature with the secret from
+        //    `KeylessAuth`; now apply the session token, expiry and revocation.
+        let caller = match cx.credentials() {
+            Some(creds) => {
+                let token = session_token(cx.headers(), cx.uri());
+                let caller = self.state.credentials.caller_for_key(&creds.access_key, token.as_deref()).await.map_err(key_error)?;
+                Some(caller)
+            }
+            None => None,
+        };
+
+        // 2. The action and resource, from the one operation table.
+        let op = cx.s3_op().name();
+        let Some(mapping) = s3_operation(op) else {
+            return Err(S3Error::with_message(S3ErrorCode::NotImplemented, format!("the operation {op} is not supported")));
+        };
+        let (bucket, resource) = match (cx.s3_path(), mapping.kind) {
+            (_, ResourceKind::Global) => (None, "*".to_owned()),
+            (S3Path::Bucket { bucket }, ResourceKind::Bucket) => (Some(bucket.to_string()), bucket.to_string()),
+            (S3Path::Object { bucket, .. }, ResourceKind::Bucket) => (Some(bucket.to_string()), bucket.to_string()),
+            (S3Path::Object { bucket, key }, ResourceKind::Object) => (Some(bucket.to_string()), format!("{bucket}/{key}")),
+            _ => return Err(S3Error::with_message(S3ErrorCode::InvalidRequest, format!("{op} needs a bucket and key in the path"))),
+        };
+
+        // 3. The org: a bucket belongs to one org, and its policies decide.
+        let bucket_org = match &bucket {
+            Some(name) => self.state.store.bucket(name).await.map_err(store_error)?.map(|b| b.org_id),
+            None => None,
+        };
+        let org = match (bucket_org, &caller) {
+            (Some(org), _) => org,
+            (None, Some(caller)) => caller.org.clone(),
+            // Anonymous and no bucket: there is no org to ask.
+            (None, None) => return Err(S3Error::with_message(S3ErrorCode::AccessDenied, "anonymous requests must name an existing bucket")),
+        };
+        if let Some(caller) = &caller
+            && caller.org != org
+        {
+            return Err(S3Error::with_message(S3ErrorCode::AccessDenied, "the bucket belongs to another organization"));
+        }
+
+        let auth = AuthContext { caller, org };
+        self.require(&auth, mapping.action, &resource).await?;
+        cx.extensions_mut().insert(auth);
+        Ok(())
+    }
+
+    async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
+        let resource = copy_source_resource(&req.input.copy_source)?;
+        let cx = context(&req.extensions)?.clone();
+        self.require(&cx, "s3:GetObject", &resource).await
+    }
+
+    async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
+        let resource = copy_source_resource(&req.input.copy_source)?;
+        let cx = context(&req.extensions)?.clone();
+        self.require(&cx, "s3:GetObject", &resource).await
+    }
+
+    async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {
+        // Per-key decisions are made in the operation so that a denied key is
+        // reported in the result instead of failing the whole batch.
+        context(&req.extensions).map(|_| ())
+    }
+}
+
+impl KeylessAccess {
+    pub async fn allowed(state: &S3State, cx: &AuthContext, action: &str, resource: &str) -> bool {
+        let principal = cx.caller.as_ref().map(|c| c.principal.as_str());
+        state.authorizer.authorize(&cx.org, principal, action, resource).await.allowed
+    }
+}
+
+/// The session token from the header, or for presigned URLs from the query.
+fn session_token(headers: &http::HeaderMap, uri: &http::Uri) -> Option<String> {
+    if let Some(value) = headers.get("x-amz-security-token") {
+        return value.to_str().ok().map(str::to_owned);
+    }
+    let query = uri.query()?;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "X-Amz-Security-Token")
+        .map(|(_, v)| v.into_owned())
+}

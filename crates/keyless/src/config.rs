@@ -1,0 +1,98 @@
+//! Server configuration: a TOML file, overridden by `KEYLESS_*` environment
+//! variables, overridden by flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// Flags of `keyless serve`; each also reads the environment variable named.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// TOML configuration file. Its fields have the same names as these flags,
+    /// with '_' for '-'.
+    #[arg(long, env = "KEYLESS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory for metadata (SQLite), object bytes, the master key and the
+    /// admin token. Default: ./keyless-data
+    #[arg(long, env = "KEYLESS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address of the S3 endpoint. Default: 127.0.0.1:9000
+    #[arg(long, env = "KEYLESS_S3_LISTEN")]
+    pub s3_listen: Option<SocketAddr>,
+    /// Address of the API endpoint (control plane, token exchange, health).
+    /// Default: 127.0.0.1:9001
+    #[arg(long, env = "KEYLESS_API_LISTEN")]
+    pub api_listen: Option<SocketAddr>,
+    /// The region name signatures must be scoped to. Default: us-east-1
+    #[arg(long, env = "KEYLESS_REGION")]
+    pub region: Option<String>,
+    /// Base domain for virtual-hosted-style S3 requests (<bucket>.<domain>).
+    /// Default: none, path-style only.
+    #[arg(long, env = "KEYLESS_S3_VIRTUAL_HOST_DOMAIN")]
+    pub s3_virtual_host_domain: Option<String>,
+    /// Id of the organization created at first start. Default: default
+    #[arg(long, env = "KEYLESS_ORG_ID")]
+    pub org_id: Option<String>,
+    /// Log format: text or json. Default: text
+    #[arg(long, env = "KEYLESS_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// The same settings as a TOML file.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    s3_listen: Option<SocketAddr>,
+    api_listen: Option<SocketAddr>,
+    region: Option<String>,
+    s3_virtual_host_domain: Option<String>,
+    org_id: Option<String>,
+    log_format: Option<String>,
+}
+
+/// Resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub s3_listen: SocketAddr,
+    pub api_listen: SocketAddr,
+    pub region: String,
+    pub s3_virtual_host_domain: Option<String>,
+    pub org_id: String,
+    pub log_json: bool,
+}
+
+impl ServeArgs {
+    pub fn resolve(self) -> anyhow::Result<Config> {
+        let file = match &self.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let log_format = self.log_format.or(file.log_format).unwrap_or_else(|| "text".into());
+        let log_json = match log_format.as_str() {
+            "text" => false,
+            "json" => true,
+            other => anyhow::bail!("invalid log format {other:?}: expected \"text\" or \"json\""),
+        };
+        let org_id = self.org_id.or(file.org_id).unwrap_or_else(|| "default".into());
+        let org_ok = !org_id.is_empty() && org_id.len() <= 32 && org_id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        anyhow::ensure!(org_ok, "invalid org id {org_id:?}: expected 1 to 32 lowercase letters or digits");
+        Ok(Config {
+            data_dir: self.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("keyless-data")),
+            s3_listen: self.s3_listen.or(file.s3_listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9000))),
+            api_listen: self.api_listen.or(file.api_listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9001))),
+            region: self.region.or(file.region).unwrap_or_else(|| "us-east-1".into()),
+            s3_virtual_host_domain: self.s3_virtual_host_domain.or(file.s3_virtual_host_domain),
+            org_id,
+            log_json,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}

@@ -1,0 +1,165 @@
+//! `keyless serve`: first-start bootstrap, then both listeners.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use keyless_api::ApiState;
+use keyless_auth::{Authorizer, Credentials, MasterKey};
+use keyless_federation::OidcVerifier;
+use keyless_policy::{Effect, OrgPolicy, OrgStatement};
+use keyless_s3::{S3Settings, S3State};
+use keyless_store::Store;
+use tokio::net::TcpListener;
+
+use crate::config::{Config, ServeArgs};
+
+/// How often each node reads the change feed; revocations reach every node
+/// within this interval plus one database read.
+const CHANGE_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.resolve()?;
+    init_logging(config.log_json);
+
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let master = MasterKey::load_or_create(&config.data_dir.join("master.key"))?;
+    let store = Store::open(&config.data_dir).await.context("cannot open the metadata store")?;
+    let credentials = Arc::new(Credentials::new(store.clone(), &master));
+    bootstrap(&config, &store, &credentials).await?;
+    credentials.load_revocations().await.context("cannot load the revocation state")?;
+
+    let authorizer = Arc::new(Authorizer::new(store.clone()));
+    {
+        let authorizer = authorizer.clone();
+        keyless_auth::credentials::spawn_change_poller(credentials.clone(), CHANGE_POLL_INTERVAL, move |changes| {
+            authorizer.apply_changes(changes);
+        });
+    }
+
+    let s3_state = Arc::new(S3State {
+        store: store.clone(),
+        credentials: credentials.clone(),
+        authorizer: authorizer.clone(),
+        settings: S3Settings { region: config.region.clone(), virtual_host_domain: config.s3_virtual_host_domain.clone() },
+    });
+    let s3 = keyless_s3::build(s3_state).map_err(anyhow::Error::msg)?;
+    let api_state = Arc::new(ApiState { store, credentials, authorizer, oidc: OidcVerifier::new() });
+    let api = keyless_api::router(api_state);
+
+    // Bind both before serving either, so /healthz answers only when both do.
+    let s3_listener = TcpListener::bind(config.s3_listen).await.with_context(|| format!("cannot listen on {} (S3)", config.s3_listen))?;
+    let api_listener = TcpListener::bind(config.api_listen).await.with_context(|| format!("cannot listen on {} (API)", config.api_listen))?;
+    tracing::info!(s3 = %config.s3_listen, api = %config.api_listen, data_dir = %config.data_dir.display(), "keyless serving");
+
+    let s3_task = tokio::spawn(serve_s3(s3_listener, s3));
+    let api_task = tokio::spawn(async move { axum::serve(api_listener, api).await });
+
+    tokio::select! {
+        _ = shutdown_signal() => tracing::info!("shutting down"),
+        result = s3_task => anyhow::bail!("the S3 listener stopped: {result:?}"),
+        result = api_task => anyhow::bail!("the API listener stopped: {result:?}"),
+    }
+    Ok(())
+}
+
+async fn serve_s3(listener: TcpListener, s3: keyless_s3::S3Front) {
+    loop {
+        let (stream, client) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(err) => {
+                tracing::warn!(error = %err, "accept failed on the S3 listener");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let s3 = s3.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let s3 = s3.clone();
+                async move { Ok::<_, std::convert::Infallible>(s3.handle(req, client).await) }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            if let Err(err) = builder.serve_connection(TokioIo::new(stream), service).await {
+                tracing::debug!(error = %err, %client, "S3 connection ended with an error");
+            }
+        });
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// First start: the org, an org policy letting `user/admin` do everything, and
+/// an API token for `user/admin` in `<data-dir>/admin-token` (mode 0600),
+/// printed once. Later starts reuse them.
+async fn bootstrap(config: &Config, store: &Store, credentials: &Credentials) -> anyhow::Result<()> {
+    let created = store.ensure_org(&config.org_id).await?;
+    if created {
+        let policy = OrgPolicy {
+            version: "v1alpha1".into(),
+            name: "admin".into(),
+            statements: vec![OrgStatement {
+                name: "admin-all".into(),
+                effect: Effect::Allow,
+                actions: vec!["*".into()],
+                resources: vec!["*".into()],
+                principals: vec!["user/admin".into()],
+            }],
+        };
+        store.put_policy(&config.org_id, &policy.name, &serde_json::to_string(&policy)?).await?;
+        tracing::info!(org = %config.org_id, "created organization with an admin policy");
+    }
+
+    let token_path = config.data_dir.join("admin-token");
+    if !token_path.exists() {
+        let (_, token) = credentials.mint_api_token(&config.org_id, "admin").await.map_err(|err| anyhow::anyhow!("{err}"))?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&token_path)
+            .with_context(|| format!("cannot write {}", token_path.display()))?;
+        file.write_all(token.expose().as_bytes())?;
+        file.sync_all()?;
+        // Printed once, on purpose: this is how a new operator learns it.
+        println!("admin API token for user/admin (also in {}): {}", token_path.display(), token.expose());
+    }
+    Ok(())
+}
+
+fn init_logging(json: bool) {
+    // s3s logs whole requests at debug level, Authorization included, so it is
+    // silenced unless RUST_LOG names it explicitly.
+    let requested = std::env::var("RUST_LOG").unwrap_or_default();
+    let mut filter = tracing_subscriber::EnvFilter::try_new(&requested)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,hyper=warn"));
+    if requested.is_empty() {
+        filter = tracing_subscriber::EnvFilter::new("info,sqlx=warn,hyper=warn");
+    }
+    if !requested.contains("s3s") {
+        filter = filter.add_directive("s3s=off".parse().unwrap_or_default());
+    }
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
