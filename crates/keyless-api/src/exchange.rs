@@ -38,12 +38,13 @@ struct ExchangeRequest {
 }
 
 /// A successful exchange, before it is shaped for one of the wire formats.
-struct Exchanged {
-    minted: keyless_auth::MintedKey,
-    attributes: BTreeMap<String, String>,
+pub(crate) struct Exchanged {
+    pub minted: keyless_auth::MintedKey,
+    pub attributes: BTreeMap<String, String>,
+    pub verified: VerifiedToken,
 }
 
-fn verify_error(err: &VerifyError) -> ApiError {
+pub(crate) fn verify_error(err: &VerifyError) -> ApiError {
     let (status, code) = match err {
         VerifyError::Missing => (StatusCode::UNAUTHORIZED, "MissingToken"),
         VerifyError::Expired => (StatusCode::UNAUTHORIZED, "ExpiredToken"),
@@ -53,11 +54,12 @@ fn verify_error(err: &VerifyError) -> ApiError {
     ApiError::new(status, code, err.to_string())
 }
 
-async fn exchange(
+pub(crate) async fn exchange(
     state: &ApiState,
     org: &str,
     token: &str,
     config_id: Option<&str>,
+    config_name: Option<&str>,
     duration_seconds: u64,
     attributes: BTreeMap<String, String>,
 ) -> Result<Exchanged, ApiError> {
@@ -78,6 +80,11 @@ async fn exchange(
             return Err(ApiError::not_found(format!("OIDC configuration {id:?} does not exist in organization {org:?}")));
         }
     }
+    if let Some(name) = config_name
+        && configs.iter().any(|c| c.name == name)
+    {
+        configs.retain(|c| c.name == name);
+    }
 
     let now = now_millis() / 1000;
     let verified: VerifiedToken = match state.oidc.verify(org, token, &configs, now).await {
@@ -87,7 +94,7 @@ async fn exchange(
             return Err(verify_error(&err));
         }
     };
-    let config = &verified.config;
+    let config = verified.config.clone();
 
     let duration = match duration_seconds {
         0 => config.default_duration_seconds,
@@ -135,13 +142,13 @@ async fn exchange(
         jti = verified.claims.get("jti").and_then(serde_json::Value::as_str).unwrap_or(""),
         "OIDC exchange accepted"
     );
-    Ok(Exchanged { minted, attributes })
+    Ok(Exchanged { minted, attributes, verified })
 }
 
 /// `POST /v1/cwobject/temporary-credentials/oidc`.
 pub async fn exchange_oidc(State(state): State<Arc<ApiState>>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let request: ExchangeRequest = json::parse(&body)?;
-    let done = exchange(&state, &request.org_id, &request.oidc_token, request.config_id.as_deref(), request.duration_seconds, request.attributes).await?;
+    let done = exchange(&state, &request.org_id, &request.oidc_token, request.config_id.as_deref(), None, request.duration_seconds, request.attributes).await?;
     let minted = done.minted;
     Ok(Json(json!({
         "accessKeyId": minted.access_key_id,
@@ -162,7 +169,7 @@ pub async fn container_credentials(State(state): State<Arc<ApiState>>, Path(org)
             "the OIDC token is missing: send it in the Authorization header (AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)",
         )
     })?;
-    let done = exchange(&state, &org, token, None, 0, BTreeMap::new()).await?;
+    let done = exchange(&state, &org, token, None, None, 0, BTreeMap::new()).await?;
     let minted = done.minted;
     Ok(Json(json!({
         "AccessKeyId": minted.access_key_id,

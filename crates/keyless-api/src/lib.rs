@@ -11,6 +11,7 @@ mod exchange;
 mod json;
 mod keys;
 mod policies;
+mod sts;
 mod wif;
 
 use std::sync::Arc;
@@ -68,6 +69,7 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/", get(sts::sts).post(sts::sts))
         .route("/v1/cwobject/access-key", post(keys::create_access_key).get(keys::list_access_keys))
         .route("/v1/cwobject/access-key/{id}", get(keys::get_access_key))
         .route("/v1/cwobject/revoke-access-key/access-key", post(keys::revoke_access_key))

@@ -12,6 +12,7 @@ use s3s::path::S3Path;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Result};
 
 use crate::errors::{key_error, store_error};
+use crate::front::{ClientAddr, RequestId};
 use crate::S3State;
 
 /// The verified caller, stored in the request extensions by `check`. `None`
@@ -22,6 +23,9 @@ pub struct AuthContext {
     /// The org the request acts in: the bucket's org, or the caller's for
     /// requests that name no existing bucket.
     pub org: String,
+    /// Request id and client address, for logs and audit events.
+    pub request_id: String,
+    pub client: Option<std::net::SocketAddr>,
 }
 
 pub struct KeylessAuth {
@@ -56,6 +60,7 @@ impl KeylessAccess {
             _ => "no policy allows it".to_owned(),
         };
         let who = principal.unwrap_or("an anonymous caller");
+        tracing::info!(request_id = %cx.request_id, client = ?cx.client, principal = who, action, resource, reason, "s3 request denied");
         Err(S3Error::with_message(S3ErrorCode::AccessDenied, format!("{who} may not perform {action} on {resource:?}: {reason}")))
     }
 }
@@ -115,7 +120,9 @@ impl S3Access for KeylessAccess {
             return Err(S3Error::with_message(S3ErrorCode::AccessDenied, "the bucket belongs to another organization"));
         }
 
-        let auth = AuthContext { caller, org };
+        let request_id = cx.extensions_mut().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        let client = cx.extensions_mut().get::<ClientAddr>().map(|c| c.0);
+        let auth = AuthContext { caller, org, request_id, client };
         self.require(&auth, mapping.action, &resource).await?;
         cx.extensions_mut().insert(auth);
         Ok(())

@@ -1,0 +1,210 @@
+//! The AWS STS query API on the API endpoint (`POST /` form-encoded, or GET
+//! with a query), so that AWS SDKs configured with `AWS_ROLE_ARN`,
+//! `AWS_WEB_IDENTITY_TOKEN_FILE` and `AWS_ENDPOINT_URL_STS` obtain and refresh
+//! keyless credentials by themselves.
+//!
+//! `RoleArn` is `arn:aws:iam::<orgId>:role/<name>`: the account field selects
+//! the org, and a role name equal to an OIDC configuration's name selects that
+//! configuration. The principal is derived from the token as in the JSON API.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::exchange::exchange;
+use crate::keys::rfc3339;
+use crate::{ApiError, ApiState};
+
+const STS_NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+/// An STS error, rendered in the STS XML error shape.
+struct StsError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl StsError {
+    fn validation(message: impl Into<String>) -> Self {
+        StsError { status: StatusCode::BAD_REQUEST, code: "ValidationError", message: message.into() }
+    }
+}
+
+/// Maps an exchange failure to the STS code AWS SDKs act on: SDKs retry
+/// `IDPCommunicationError`, and treat the others as final.
+impl From<ApiError> for StsError {
+    fn from(err: ApiError) -> Self {
+        let (status, code) = match err.code {
+            "ExpiredToken" => (StatusCode::BAD_REQUEST, "ExpiredTokenException"),
+            "IDPCommunicationError" => (StatusCode::BAD_REQUEST, "IDPCommunicationError"),
+            "InvalidIdentityToken" | "MissingToken" => (StatusCode::BAD_REQUEST, "InvalidIdentityToken"),
+            "AccessDenied" => (StatusCode::FORBIDDEN, "AccessDenied"),
+            "InternalError" => (StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure"),
+            _ => (StatusCode::BAD_REQUEST, "ValidationError"),
+        };
+        StsError { status, code, message: err.message }
+    }
+}
+
+fn request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn xml_response(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/xml")], body).into_response()
+}
+
+impl IntoResponse for StsError {
+    fn into_response(self) -> Response {
+        let kind = if self.status.is_server_error() { "Receiver" } else { "Sender" };
+        let body = format!(
+            "<ErrorResponse xmlns=\"{STS_NAMESPACE}\"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{}</RequestId></ErrorResponse>",
+            self.code,
+            escape(&self.message),
+            request_id()
+        );
+        xml_response(self.status, body)
+    }
+}
+
+/// Escapes text for an XML element body.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `POST /` and `GET /`.
+pub async fn sts(State(state): State<Arc<ApiState>>, method: Method, headers: HeaderMap, RawQuery(query): RawQuery, body: Bytes) -> Response {
+    let mut params: BTreeMap<String, String> = BTreeMap::new();
+    let mut sources: Vec<&[u8]> = vec![query.as_deref().unwrap_or("").as_bytes()];
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if method == Method::POST && is_form {
+        sources.push(&body);
+    }
+    for source in sources {
+        for (key, value) in url::form_urlencoded::parse(source) {
+            if params.insert(key.clone().into_owned(), value.into_owned()).is_some() {
+                return StsError::validation(format!("parameter {key:?} appears more than once")).into_response();
+            }
+        }
+    }
+
+    match params.get("Action").map(String::as_str) {
+        Some("AssumeRoleWithWebIdentity") => match assume_role_with_web_identity(&state, &params).await {
+            Ok(resp) => resp,
+            Err(err) => err.into_response(),
+        },
+        Some(other) => StsError::validation(format!("action {other:?} is not supported: expected AssumeRoleWithWebIdentity")).into_response(),
+        None => StsError::validation("the Action parameter is missing").into_response(),
+    }
+}
+
+struct RoleArn {
+    org: String,
+    role: String,
+}
+
+fn parse_role_arn(arn: &str) -> Result<RoleArn, StsError> {
+    let invalid = || StsError::validation(format!("RoleArn {arn:?} is invalid: expected arn:aws:iam::<orgId>:role/<name>"));
+    let rest = arn.strip_prefix("arn:aws:iam::").ok_or_else(invalid)?;
+    let (org, role) = rest.split_once(':').ok_or_else(invalid)?;
+    let role = role.strip_prefix("role/").ok_or_else(invalid)?;
+    if org.is_empty() || role.is_empty() {
+        return Err(invalid());
+    }
+    Ok(RoleArn { org: org.to_owned(), role: role.to_owned() })
+}
+
+async fn assume_role_with_web_identity(state: &ApiState, params: &BTreeMap<String, String>) -> Result<Response, StsError> {
+    if let Some(version) = params.get("Version")
+        && version != "2011-06-15"
+    {
+        return Err(StsError::validation(format!("Version {version:?} is not supported: expected 2011-06-15")));
+    }
+    let role_arn = params.get("RoleArn").ok_or_else(|| StsError::validation("the RoleArn parameter is missing"))?;
+    let role = parse_role_arn(role_arn)?;
+    let session_name = params.get("RoleSessionName").ok_or_else(|| StsError::validation("the RoleSessionName parameter is missing"))?;
+    let session_ok = (2..=64).contains(&session_name.len())
+        && session_name.chars().all(|c| c.is_ascii_alphanumeric() || "=,.@-_".contains(c));
+    if !session_ok {
+        return Err(StsError::validation(format!("RoleSessionName {session_name:?} is invalid: expected 2 to 64 characters of [A-Za-z0-9=,.@_-]")));
+    }
+    let token = params.get("WebIdentityToken").map(String::as_str).unwrap_or("");
+    if token.is_empty() {
+        return Err(StsError { status: StatusCode::BAD_REQUEST, code: "InvalidIdentityToken", message: "the WebIdentityToken parameter is missing or empty".into() });
+    }
+    if params.contains_key("Policy") || params.contains_key("PolicyArns.member.1") {
+        // TODO: session policies narrow permissions; until they are evaluated,
+        // refusing them is the only safe answer.
+        return Err(StsError { status: StatusCode::BAD_REQUEST, code: "MalformedPolicyDocument", message: "session policies are not supported yet".into() });
+    }
+    let duration = match params.get("DurationSeconds") {
+        None => 0,
+        Some(d) => d.parse::<u64>().map_err(|_| StsError::validation(format!("DurationSeconds {d:?} is not a number")))?,
+    };
+
+    let mut attributes = BTreeMap::new();
+    attributes.insert("sts:RoleSessionName".to_owned(), session_name.clone());
+    let done = exchange(state, &role.org, token, None, Some(&role.role), duration, attributes).await?;
+    let minted = done.minted;
+    let verified = done.verified;
+    let audience = match verified.claims.get("aud") {
+        Some(serde_json::Value::String(aud)) => aud.clone(),
+        _ => verified.config.audiences.first().cloned().unwrap_or_default(),
+    };
+    let body = format!(
+        "<AssumeRoleWithWebIdentityResponse xmlns=\"{STS_NAMESPACE}\"><AssumeRoleWithWebIdentityResult>\
+<SubjectFromWebIdentityToken>{sub}</SubjectFromWebIdentityToken><Audience>{aud}</Audience>\
+<AssumedRoleUser><Arn>arn:aws:sts::{org}:assumed-role/{role}/{session}</Arn><AssumedRoleId>{key}:{session}</AssumedRoleId></AssumedRoleUser>\
+<Credentials><AccessKeyId>{key}</AccessKeyId><SecretAccessKey>{secret}</SecretAccessKey><SessionToken>{token}</SessionToken><Expiration>{exp}</Expiration></Credentials>\
+<Provider>{provider}</Provider></AssumeRoleWithWebIdentityResult><ResponseMetadata><RequestId>{rid}</RequestId></ResponseMetadata></AssumeRoleWithWebIdentityResponse>",
+        sub = escape(&verified.subject),
+        aud = escape(&audience),
+        org = escape(&role.org),
+        role = escape(&role.role),
+        session = escape(session_name),
+        key = minted.access_key_id,
+        secret = escape(minted.secret_key.expose()),
+        token = escape(minted.session_token.as_ref().map(|t| t.expose()).unwrap_or("")),
+        exp = minted.expires_at.map(rfc3339).unwrap_or_default(),
+        provider = escape(&verified.issuer),
+        rid = request_id(),
+    );
+    Ok(xml_response(StatusCode::OK, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_arn_forms() {
+        let arn = parse_role_arn("arn:aws:iam::default:role/trainer").unwrap();
+        assert_eq!((arn.org.as_str(), arn.role.as_str()), ("default", "trainer"));
+        for bad in ["arn:aws:iam::default:user/x", "arn:aws:iam:::role/x", "arn:aws:s3:::b", "default:role/x", "arn:aws:iam::default:role/"] {
+            assert!(parse_role_arn(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn xml_text_is_escaped() {
+        assert_eq!(escape("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&apos;");
+    }
+}
