@@ -8,6 +8,7 @@
 
 mod error;
 mod exchange;
+mod explain;
 mod json;
 mod keys;
 mod policies;
@@ -34,14 +35,20 @@ pub struct ApiState {
 }
 
 impl ApiState {
-    /// Authenticates the API token and checks one `cwobject:` action.
-    pub(crate) async fn authorize(&self, headers: &HeaderMap, action: &str) -> Result<Caller, ApiError> {
+    /// Authenticates the API token.
+    pub(crate) async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
         let token = bearer_token(headers).ok_or_else(|| {
             ApiError::unauthorized("MissingToken", "the request has no API token: send Authorization: Bearer <token>")
         })?;
-        let caller = self.credentials.caller_for_api_token(token).await.map_err(|_| {
-            ApiError::unauthorized("InvalidToken", "the API token is invalid or has been revoked")
-        })?;
+        self.credentials.caller_for_api_token(token).await.map_err(|err| match err {
+            keyless_auth::KeyError::Suspended => ApiError::forbidden("the principal of this API token is suspended"),
+            _ => ApiError::unauthorized("InvalidToken", "the API token is invalid or has been revoked"),
+        })
+    }
+
+    /// Authenticates the API token and checks one `cwobject:` action.
+    pub(crate) async fn authorize(&self, headers: &HeaderMap, action: &str) -> Result<Caller, ApiError> {
+        let caller = self.authenticate(headers).await?;
         let decision = self.authorizer.authorize(&caller.org, Some(&caller.principal), action, "*").await;
         if !decision.allowed {
             return Err(ApiError::forbidden(format!("{} may not perform {action}: no policy allows it", caller.principal)));
@@ -81,6 +88,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/cwobject/access-policy/{name}", delete(policies::delete_policy))
         .route("/v1/keyless/wif/oidc", post(wif::create_oidc).get(wif::list_oidc))
         .route("/v1/keyless/wif/oidc/{id}", get(wif::get_oidc).put(wif::replace_oidc).delete(wif::delete_oidc))
+        .route("/v1/cwobject/auth/can-i", post(explain::can_i))
+        .route("/v1/keyless/explain", post(explain::explain))
         .route("/v1/cwobject/temporary-credentials/oidc", post(exchange::exchange_oidc))
         .route("/v1/cwobject/temporary-credentials/oidc/{org}", get(exchange::container_credentials))
         .with_state(state)

@@ -28,18 +28,35 @@ pub enum JwksError {
     Forbidden(String),
 }
 
-struct Entry {
-    keys: Arc<JwkSet>,
-    fetched: Instant,
-    last_attempt: Instant,
+/// What the cache knows about one issuer.
+#[derive(Default)]
+struct Slot {
+    keys: Option<Arc<JwkSet>>,
+    /// When `keys` was fetched, and how long it stays fresh.
+    fetched: Option<Instant>,
+    ttl: Duration,
+    /// Last fetch attempt, successful or not, for the refetch rate limit.
+    last_attempt: Option<Instant>,
+    /// Last failure, served again without a fetch for `negative_ttl`.
+    last_error: Option<JwksError>,
 }
 
 pub struct JwksCache {
     http: reqwest::Client,
-    entries: Mutex<HashMap<String, Arc<Mutex<Option<Entry>>>>>,
-    pub ttl: Duration,
+    slots: Mutex<HashMap<String, Arc<Mutex<Slot>>>>,
+    /// Freshness when the key set response has no usable `Cache-Control: max-age`.
+    pub default_ttl: Duration,
+    /// Bounds applied to an issuer's `max-age`.
+    pub min_ttl: Duration,
+    pub max_ttl: Duration,
+    /// How long stale keys stay usable while the issuer cannot be reached.
     pub stale_if_error: Duration,
+    /// Least time between two fetches for one issuer, whatever tokens arrive.
     pub refetch_interval: Duration,
+    /// How long a failed first fetch is remembered before trying again.
+    pub negative_ttl: Duration,
+    /// Fetch attempts so far, for metrics and tests.
+    pub fetch_attempts: std::sync::atomic::AtomicU64,
 }
 
 impl JwksCache {
@@ -53,10 +70,14 @@ impl JwksCache {
             .unwrap_or_else(|_| reqwest::Client::new());
         JwksCache {
             http,
-            entries: Mutex::default(),
-            ttl: Duration::from_secs(300),
+            slots: Mutex::default(),
+            default_ttl: Duration::from_secs(300),
+            min_ttl: Duration::from_secs(60),
+            max_ttl: Duration::from_secs(24 * 3600),
             stale_if_error: Duration::from_secs(3600),
             refetch_interval: Duration::from_secs(30),
+            negative_ttl: Duration::from_secs(10),
+            fetch_attempts: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -65,43 +86,52 @@ impl JwksCache {
     pub async fn keys(&self, issuer: &str, want_kid: Option<&str>) -> Result<Arc<JwkSet>, JwksError> {
         // One lock per issuer makes concurrent misses share a single fetch.
         let slot = {
-            let mut entries = self.entries.lock().await;
-            entries.entry(issuer.to_owned()).or_default().clone()
+            let mut slots = self.slots.lock().await;
+            slots.entry(issuer.to_owned()).or_default().clone()
         };
         let mut slot = slot.lock().await;
         let now = Instant::now();
+        let since = |t: Option<Instant>| t.map_or(Duration::MAX, |t| now.duration_since(t));
 
-        if let Some(entry) = slot.as_ref() {
-            let fresh = now.duration_since(entry.fetched) < self.ttl;
-            let has_kid = want_kid.is_none_or(|kid| entry.keys.find(kid).is_some());
-            let may_refetch = now.duration_since(entry.last_attempt) >= self.refetch_interval;
-            if (fresh && has_kid) || (fresh && !may_refetch) {
-                return Ok(entry.keys.clone());
+        let may_refetch = since(slot.last_attempt) >= self.refetch_interval;
+        if let Some(keys) = &slot.keys {
+            let fresh = since(slot.fetched) < slot.ttl;
+            let has_kid = want_kid.is_none_or(|kid| keys.find(kid).is_some());
+            if fresh && (has_kid || !may_refetch) {
+                return Ok(keys.clone());
             }
+        } else if let Some(err) = &slot.last_error
+            && since(slot.last_attempt) < self.negative_ttl
+        {
+            return Err(err.clone());
         }
 
-        let fetched = self.fetch(issuer).await;
-        match (fetched, slot.as_mut()) {
-            (Ok(keys), _) => {
+        slot.last_attempt = Some(now);
+        self.fetch_attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match self.fetch(issuer).await {
+            Ok((keys, max_age)) => {
                 let keys = Arc::new(keys);
-                *slot = Some(Entry { keys: keys.clone(), fetched: now, last_attempt: now });
+                slot.keys = Some(keys.clone());
+                slot.fetched = Some(now);
+                slot.ttl = max_age.map_or(self.default_ttl, |age| age.clamp(self.min_ttl, self.max_ttl));
+                slot.last_error = None;
                 Ok(keys)
             }
-            (Err(err), Some(entry)) if now.duration_since(entry.fetched) < self.ttl + self.stale_if_error => {
-                tracing::warn!(issuer, error = %err, "key set refetch failed; using the cached keys");
-                entry.last_attempt = now;
-                Ok(entry.keys.clone())
-            }
-            (Err(err), _) => {
+            Err(err) => {
                 tracing::warn!(issuer, error = %err, "key set fetch failed");
-                Err(err)
+                slot.last_error = Some(err.clone());
+                let usable_stale = slot.keys.is_some() && since(slot.fetched) < slot.ttl + self.stale_if_error;
+                match (&slot.keys, usable_stale) {
+                    (Some(keys), true) => Ok(keys.clone()),
+                    _ => Err(err),
+                }
             }
         }
     }
 
-    async fn fetch(&self, issuer: &str) -> Result<JwkSet, JwksError> {
+    async fn fetch(&self, issuer: &str) -> Result<(JwkSet, Option<Duration>), JwksError> {
         let discovery_url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
-        let discovery: serde_json::Value = self.get_json(&discovery_url).await?;
+        let (discovery, _) = self.get_json(&discovery_url).await?;
         if discovery.get("issuer").and_then(|v| v.as_str()) != Some(issuer) {
             return Err(JwksError::Invalid(format!("discovery document of {issuer:?} names another issuer")));
         }
@@ -109,18 +139,24 @@ impl JwksCache {
             .get("jwks_uri")
             .and_then(|v| v.as_str())
             .ok_or_else(|| JwksError::Invalid("discovery document has no jwks_uri".into()))?;
-        let set: JwkSet = serde_json::from_value(self.get_json(jwks_uri).await?)
-            .map_err(|err| JwksError::Invalid(format!("key set is not a JWK set: {err}")))?;
-        Ok(set)
+        let (set, max_age) = self.get_json(jwks_uri).await?;
+        let set: JwkSet = serde_json::from_value(set).map_err(|err| JwksError::Invalid(format!("key set is not a JWK set: {err}")))?;
+        Ok((set, max_age))
     }
 
-    async fn get_json(&self, url: &str) -> Result<serde_json::Value, JwksError> {
+    /// GETs a JSON document; returns it with the response's `max-age`, if any.
+    async fn get_json(&self, url: &str) -> Result<(serde_json::Value, Option<Duration>), JwksError> {
         let parsed = url::Url::parse(url).map_err(|err| JwksError::Invalid(format!("{url:?} is not a URL: {err}")))?;
         check_fetch_target(&parsed).await?;
         let mut response = self.http.get(parsed).send().await.map_err(|err| JwksError::Unreachable(err.to_string()))?;
         if !response.status().is_success() {
             return Err(JwksError::Unreachable(format!("{url} returned HTTP {}", response.status())));
         }
+        let max_age = response
+            .headers()
+            .get(reqwest::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_max_age);
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|err| JwksError::Unreachable(err.to_string()))? {
             if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
@@ -128,8 +164,25 @@ impl JwksCache {
             }
             body.extend_from_slice(&chunk);
         }
-        serde_json::from_slice(&body).map_err(|err| JwksError::Invalid(format!("{url} did not return JSON: {err}")))
+        let json = serde_json::from_slice(&body).map_err(|err| JwksError::Invalid(format!("{url} did not return JSON: {err}")))?;
+        Ok((json, max_age))
     }
+}
+
+/// Reads `max-age=N` from a Cache-Control value; `no-store`/`no-cache` mean 0,
+/// which the minimum TTL then raises.
+fn parse_max_age(value: &str) -> Option<Duration> {
+    let mut max_age = None;
+    for directive in value.split(',').map(str::trim) {
+        let lower = directive.to_ascii_lowercase();
+        if lower == "no-store" || lower == "no-cache" {
+            return Some(Duration::ZERO);
+        }
+        if let Some(n) = lower.strip_prefix("max-age=") {
+            max_age = n.trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
+        }
+    }
+    max_age
 }
 
 impl Default for JwksCache {
@@ -174,6 +227,25 @@ async fn check_fetch_target(url: &url::Url) -> Result<(), JwksError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cache_control_max_age() {
+        assert_eq!(parse_max_age("public, max-age=600"), Some(Duration::from_secs(600)));
+        assert_eq!(parse_max_age("no-store"), Some(Duration::ZERO));
+        assert_eq!(parse_max_age("public"), None);
+        assert_eq!(parse_max_age("max-age=abc"), None);
+    }
+
+    #[tokio::test]
+    async fn failed_fetch_is_not_retried_within_negative_ttl() {
+        // Port 9 on loopback refuses connections: the first lookup fails, and
+        // the second returns the remembered error without a new attempt.
+        let cache = JwksCache::new();
+        let first = cache.keys("http://127.0.0.1:9", None).await.unwrap_err();
+        let second = cache.keys("http://127.0.0.1:9", Some("kid")).await.unwrap_err();
+        assert_eq!(first, second);
+        assert_eq!(cache.fetch_attempts.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
 
     #[tokio::test]
     async fn metadata_address_is_refused() {

@@ -216,9 +216,92 @@ fn decode_json_object(part: &str, what: &str) -> Result<Map<String, Value>, Veri
     let bytes = URL_SAFE_NO_PAD
         .decode(part)
         .map_err(|_| VerifyError::Malformed(format!("the {what} is not base64url without padding")))?;
-    match serde_json::from_slice::<Value>(&bytes) {
+    match strict_json::parse(&bytes) {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(VerifyError::Malformed(format!("the {what} is not a JSON object"))),
+        Ok(_) => Err(VerifyError::Malformed(format!("the {what} is not a JSON object"))),
+        Err(err) => Err(VerifyError::Malformed(format!("the {what} is not valid JSON: {err}"))),
+    }
+}
+
+/// JSON parsing that rejects duplicate member names at any depth. RFC 7519
+/// §4 lets a parser reject them, and keyless must: two parsers that keep
+/// different duplicates would disagree on what was signed.
+mod strict_json {
+    use std::fmt;
+
+    use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    use serde_json::{Map, Value};
+
+    pub fn parse(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        let value = StrictValue.deserialize(&mut deserializer)?;
+        deserializer.end()?;
+        Ok(value)
+    }
+
+    struct StrictValue;
+
+    impl<'de> DeserializeSeed<'de> for StrictValue {
+        type Value = Value;
+
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for StrictValue {
+        type Value = Value;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+
+        fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+            Ok(Value::Bool(v))
+        }
+
+        fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+
+        fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+
+        fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+            Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+        }
+
+        fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+            Ok(Value::String(v.to_owned()))
+        }
+
+        fn visit_string<E>(self, v: String) -> Result<Value, E> {
+            Ok(Value::String(v))
+        }
+
+        fn visit_unit<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element_seed(StrictValue)? {
+                items.push(item);
+            }
+            Ok(Value::Array(items))
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let mut members = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let value = map.next_value_seed(StrictValue)?;
+                if members.insert(key.clone(), value).is_some() {
+                    return Err(de::Error::custom(format!("the member {key:?} appears more than once")));
+                }
+            }
+            Ok(Value::Object(members))
+        }
     }
 }
 
@@ -427,6 +510,34 @@ KXHq3sYzQ4hXHk979jNJCcony3q5FjScG8yX4NQh3sTNJyte4KfLy94p
     #[tokio::test]
     async fn unknown_kid_fails_signature() {
         assert_eq!(verify(&sign(&claims(NOW), Some("other")), NOW).await.unwrap_err(), VerifyError::Signature);
+    }
+
+    #[tokio::test]
+    async fn duplicate_claims_are_rejected() {
+        let header = URL_SAFE_NO_PAD.encode(json!({"alg": "ES256", "kid": "k1"}).to_string());
+        for payload in [
+            format!(r#"{{"iss":"{ISSUER}","sub":"a","sub":"admin","aud":"keyless","exp":{}}}"#, NOW + 600),
+            format!(r#"{{"iss":"{ISSUER}","sub":"a","aud":"keyless","exp":{},"nested":{{"x":1,"x":2}}}}"#, NOW + 600),
+        ] {
+            let token = format!("{header}.{}.c2ln", URL_SAFE_NO_PAD.encode(payload));
+            let err = verify(&token, NOW).await.unwrap_err();
+            assert!(matches!(&err, VerifyError::Malformed(m) if m.contains("more than once")), "{err:?}");
+        }
+        let dup_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","alg":"none"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(claims(NOW).to_string());
+        assert!(matches!(verify(&format!("{dup_header}.{payload}.c2ln"), NOW).await.unwrap_err(), VerifyError::Malformed(_)));
+    }
+
+    #[tokio::test]
+    async fn offered_keys_in_header_are_ignored() {
+        // A token signed with a key it carries itself must still be checked
+        // against the configured key set only.
+        for field in ["jku", "x5u", "jwk", "x5c"] {
+            let header = URL_SAFE_NO_PAD.encode(json!({"alg": "ES256", "kid": "k1", field: "https://attacker.example/key"}).to_string());
+            let payload = URL_SAFE_NO_PAD.encode(claims(NOW).to_string());
+            let token = format!("{header}.{payload}.c2ln");
+            assert_eq!(verify(&token, NOW).await.unwrap_err(), VerifyError::Signature, "{field}");
+        }
     }
 
     #[tokio::test]
