@@ -2,19 +2,25 @@
 //!
 //! Supported: `Version`, `Id`, `Statement` (one object or a list) with `Sid`,
 //! `Effect`, `Principal` (`"*"`, `{"AWS": …}` or `{"CW": …}` holding keyless
-//! principal strings), `Action`/`NotAction` and `Resource`/`NotResource` (ARNs
-//! `arn:aws:s3:::<bucket>` or `arn:aws:s3:::<bucket>/<key pattern>`).
-//! Everything else is rejected when the policy is stored, never ignored.
-//! TODO: `Condition` blocks are rejected until the condition operators exist.
+//! principal strings), `Action`/`NotAction`, `Resource`/`NotResource` (ARNs
+//! `arn:aws:s3:::<bucket>` or `arn:aws:s3:::<bucket>/<key pattern>`, which may
+//! contain policy variables) and `Condition`. Everything else is rejected when
+//! the policy is stored, never ignored.
 
 use serde_json::Value;
 
+use crate::conditions::Conditions;
 use crate::document::Effect;
-use crate::eval::{Decision, DecisionReason, Request, StatementTrace};
-use crate::pattern::{glob_match, principal_match};
+use crate::eval::{Decision, Request, StatementTrace, action_match, decide, statement_label};
+use crate::grammar::{MalformedPolicy, RawStatement, malformed, parse_document, statements};
+use crate::pattern::principal_match;
+use crate::variables::resource_match;
 
 /// Largest policy document accepted, as in S3.
 pub const MAX_POLICY_BYTES: usize = 20 * 1024;
+
+/// The name bucket policy statements carry in traces.
+const POLICY_NAME: &str = "bucket policy";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BucketPolicy {
@@ -31,46 +37,17 @@ pub struct BucketStatement {
     /// Resources as `<bucket>` or `<bucket>/<key pattern>`.
     pub resources: Vec<String>,
     pub not_resource: bool,
-}
-
-/// Why a bucket policy was rejected; the message names the element.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct MalformedPolicy(pub String);
-
-fn malformed(message: impl Into<String>) -> MalformedPolicy {
-    MalformedPolicy(message.into())
+    /// The statement's `Condition` block, if it has one.
+    pub conditions: Option<Conditions>,
 }
 
 impl BucketPolicy {
     /// Parses and validates a policy for `bucket`.
     pub fn parse(text: &str, bucket: &str) -> Result<Self, MalformedPolicy> {
-        if text.len() > MAX_POLICY_BYTES {
-            return Err(malformed(format!("the policy is {} bytes; the maximum is {MAX_POLICY_BYTES}", text.len())));
-        }
-        let doc: Value = serde_json::from_str(text).map_err(|err| malformed(format!("the policy is not valid JSON: {err}")))?;
-        let Value::Object(doc) = doc else { return Err(malformed("the policy must be a JSON object")) };
-        for key in doc.keys() {
-            if !matches!(key.as_str(), "Version" | "Id" | "Statement") {
-                return Err(malformed(format!("unknown top-level element {key:?}")));
-            }
-        }
-        match doc.get("Version").and_then(Value::as_str) {
-            Some("2012-10-17") | Some("2008-10-17") => {}
-            other => return Err(malformed(format!("Version {other:?} is invalid: expected \"2012-10-17\""))),
-        }
-        let statements = match doc.get("Statement") {
-            Some(Value::Array(list)) => list.iter().collect::<Vec<_>>(),
-            Some(single @ Value::Object(_)) => vec![single],
-            _ => return Err(malformed("Statement is missing: expected an object or a list of objects")),
-        };
-        if statements.is_empty() {
-            return Err(malformed("Statement is empty"));
-        }
-        let statements = statements
-            .into_iter()
-            .enumerate()
-            .map(|(index, st)| parse_statement(index, st, bucket))
+        let doc = parse_document(text, MAX_POLICY_BYTES)?;
+        let statements = statements(&doc)?
+            .iter()
+            .map(|st| parse_statement(st, bucket))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(BucketPolicy { statements })
     }
@@ -78,76 +55,39 @@ impl BucketPolicy {
     /// Evaluates the policy: a matching Deny rejects, a matching Allow accepts,
     /// and otherwise the request is denied.
     pub fn evaluate(&self, request: &Request<'_>) -> Decision {
-        let mut trace = Vec::new();
-        let mut allow = None;
-        let mut deny = None;
-        for (index, st) in self.statements.iter().enumerate() {
-            let statement = if st.sid.is_empty() { format!("#{index}") } else { st.sid.clone() };
-            let action_hit = st.actions.iter().any(|a| glob_match(&a.to_ascii_lowercase(), &request.action.to_ascii_lowercase()));
-            let resource_hit = st.resources.iter().any(|r| glob_match(r, request.resource));
-            let entry = StatementTrace {
-                policy: "bucket policy".into(),
-                statement: statement.clone(),
-                effect: st.effect,
-                action_matched: action_hit != st.not_action,
-                resource_matched: resource_hit != st.not_resource,
-                principal_matched: st.principals.iter().any(|p| match request.principal {
-                    Some(principal) => principal_match(p, principal),
-                    None => p == "*",
-                }),
-            };
-            if entry.matched() {
-                let slot = if st.effect == Effect::Deny { &mut deny } else { &mut allow };
-                slot.get_or_insert(statement);
-            }
-            trace.push(entry);
-        }
-        let policy = "bucket policy".to_owned();
-        let (allowed, reason) = match (deny, allow) {
-            (Some(statement), _) => (false, DecisionReason::ExplicitDeny { policy, statement }),
-            (None, Some(statement)) => (true, DecisionReason::Allowed { policy, statement }),
-            (None, None) => (false, DecisionReason::NoAllow),
-        };
-        Decision { allowed, reason, trace }
-    }
-}
-
-fn strings(value: &Value, element: &str, index: usize) -> Result<Vec<String>, MalformedPolicy> {
-    let list = match value {
-        Value::String(s) => vec![s.clone()],
-        Value::Array(items) => items
+        let trace = self
+            .statements
             .iter()
-            .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| malformed(format!("statement {index}: {element} entries must be strings"))))
-            .collect::<Result<_, _>>()?,
-        _ => return Err(malformed(format!("statement {index}: {element} must be a string or a list of strings"))),
-    };
-    if list.is_empty() || list.iter().any(String::is_empty) {
-        return Err(malformed(format!("statement {index}: {element} must not be empty")));
+            .enumerate()
+            .map(|(index, st)| {
+                let action_hit = st.actions.iter().any(|a| action_match(a, request.action));
+                let resource_hit = st.resources.iter().any(|r| resource_match(r, request.resource, request.context));
+                StatementTrace {
+                    policy: POLICY_NAME.to_owned(),
+                    statement: statement_label(&st.sid, index),
+                    effect: st.effect,
+                    action_matched: action_hit != st.not_action,
+                    resource_matched: resource_hit != st.not_resource,
+                    principal_matched: st.principals.iter().any(|p| match request.principal {
+                        Some(principal) => principal_match(p, principal),
+                        None => p == "*",
+                    }),
+                    conditions: Vec::new(),
+                }
+                .with_conditions(st.conditions.as_ref(), request.context)
+            })
+            .collect();
+        decide(trace)
     }
-    Ok(list)
 }
 
-fn parse_statement(index: usize, value: &Value, bucket: &str) -> Result<BucketStatement, MalformedPolicy> {
-    let Value::Object(st) = value else { return Err(malformed(format!("statement {index} must be an object"))) };
-    for key in st.keys() {
-        match key.as_str() {
-            "Sid" | "Effect" | "Principal" | "Action" | "NotAction" | "Resource" | "NotResource" => {}
-            "Condition" => return Err(malformed(format!("statement {index}: Condition is not supported yet"))),
-            "NotPrincipal" => return Err(malformed(format!("statement {index}: NotPrincipal is not supported"))),
-            other => return Err(malformed(format!("statement {index}: unknown element {other:?}"))),
-        }
-    }
-    let sid = match st.get("Sid") {
-        None => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(_) => return Err(malformed(format!("statement {index}: Sid must be a string"))),
-    };
-    let effect = match st.get("Effect").and_then(Value::as_str) {
-        Some("Allow") => Effect::Allow,
-        Some("Deny") => Effect::Deny,
-        other => return Err(malformed(format!("statement {index}: Effect {other:?} is invalid: expected \"Allow\" or \"Deny\""))),
-    };
-    let principals = match st.get("Principal") {
+fn parse_statement(st: &RawStatement<'_>, bucket: &str) -> Result<BucketStatement, MalformedPolicy> {
+    let index = st.index;
+    st.check_elements(&["Sid", "Effect", "Principal", "Action", "NotAction", "Resource", "NotResource", "Condition"])?;
+    let sid = st.sid()?;
+    let effect = st.effect()?;
+
+    let principals = match st.fields.get("Principal") {
         Some(Value::String(s)) if s == "*" => vec!["*".to_owned()],
         Some(Value::Object(map)) => {
             let mut out = Vec::new();
@@ -155,7 +95,7 @@ fn parse_statement(index: usize, value: &Value, bucket: &str) -> Result<BucketSt
                 if kind != "AWS" && kind != "CW" {
                     return Err(malformed(format!("statement {index}: Principal type {kind:?} is invalid: expected \"AWS\" or \"CW\"")));
                 }
-                for p in strings(value, "Principal", index)? {
+                for p in st.strings(value, "Principal")? {
                     if p != "*" && !p.starts_with("user/") && !p.starts_with("role/") {
                         return Err(malformed(format!("statement {index}: principal {p:?} is invalid: expected \"*\", \"user/<name>\" or \"role/<name>\"")));
                     }
@@ -169,48 +109,44 @@ fn parse_statement(index: usize, value: &Value, bucket: &str) -> Result<BucketSt
         }
         _ => return Err(malformed(format!("statement {index}: Principal is missing: expected \"*\" or {{\"AWS\": …}}"))),
     };
-    let (actions, not_action) = match (st.get("Action"), st.get("NotAction")) {
-        (Some(v), None) => (strings(v, "Action", index)?, false),
-        (None, Some(v)) => (strings(v, "NotAction", index)?, true),
-        _ => return Err(malformed(format!("statement {index}: exactly one of Action and NotAction is required"))),
-    };
-    for action in &actions {
-        if action != "*" && !action.to_ascii_lowercase().starts_with("s3:") {
-            return Err(malformed(format!("statement {index}: action {action:?} is invalid: bucket policies take s3: actions")));
-        }
-    }
-    let (arns, not_resource) = match (st.get("Resource"), st.get("NotResource")) {
-        (Some(v), None) => (strings(v, "Resource", index)?, false),
-        (None, Some(v)) => (strings(v, "NotResource", index)?, true),
-        _ => return Err(malformed(format!("statement {index}: exactly one of Resource and NotResource is required"))),
-    };
+
+    let (actions, not_action) = st.one_of("Action", "NotAction")?;
+    st.check_actions(&actions, &["s3"], "bucket policies take s3: actions")?;
+
+    let (arns, not_resource) = st.one_of("Resource", "NotResource")?;
     let mut resources = Vec::new();
     for arn in arns {
-        let Some(rest) = arn.strip_prefix("arn:aws:s3:::") else {
-            return Err(malformed(format!("statement {index}: resource {arn:?} is invalid: expected arn:aws:s3:::<bucket>[/<key>]")));
-        };
-        let named_bucket = rest.split('/').next().unwrap_or("");
+        let resource = st.s3_resource(&arn)?;
+        let named_bucket = resource.split('/').next().unwrap_or("");
         if named_bucket != bucket {
             return Err(malformed(format!("statement {index}: resource {arn:?} is outside the bucket {bucket:?}")));
         }
-        resources.push(rest.to_owned());
+        resources.push(resource);
     }
-    Ok(BucketStatement { sid, effect, principals, actions, not_action, resources, not_resource })
+
+    let conditions = st.conditions()?;
+    Ok(BucketStatement { sid, effect, principals, actions, not_action, resources, not_resource, conditions })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::context::Context;
+    use crate::eval::DecisionReason;
+
+    static EMPTY: Context = Context::new();
+
+    fn request<'a>(principal: &'a str, action: &'a str, resource: &'a str, context: &'a Context) -> Request<'a> {
+        Request { principal: Some(principal), action, resource, context }
+    }
 
     const READ_ONLY: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"read","Effect":"Allow","Principal":{"AWS":["user/bob"]},"Action":["s3:GetObject"],"Resource":"arn:aws:s3:::data/*"}]}"#;
 
     #[test]
     fn read_only_policy_allows_get_only() {
         let policy = BucketPolicy::parse(READ_ONLY, "data").unwrap();
-        let get = Request { principal: Some("user/bob"), action: "s3:GetObject", resource: "data/k" };
-        let put = Request { principal: Some("user/bob"), action: "s3:PutObject", resource: "data/k" };
-        assert!(policy.evaluate(&get).allowed);
-        assert!(!policy.evaluate(&put).allowed);
+        assert!(policy.evaluate(&request("user/bob", "s3:GetObject", "data/k", &EMPTY)).allowed);
+        assert!(!policy.evaluate(&request("user/bob", "s3:PutObject", "data/k", &EMPTY)).allowed);
     }
 
     #[test]
@@ -223,11 +159,12 @@ mod tests {
     fn unknown_elements_are_rejected() {
         for text in [
             r#"{"Version":"2012-10-17","Statement":[],"Extra":1}"#,
-            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::data","Condition":{}}}"#,
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::data","Condition":{"StringEqual":{"aws:username":"a"}}}}"#,
             r#"{"Version":"2012-10-17","Statement":{"Effect":"allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::data"}}"#,
             r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Federated":"x"},"Action":"s3:*","Resource":"arn:aws:s3:::data"}}"#,
             r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","NotAction":"s3:Get*","Resource":"arn:aws:s3:::data"}}"#,
             r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"iam:*","Resource":"arn:aws:s3:::data"}}"#,
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","NotPrincipal":"*","Action":"s3:*","Resource":"arn:aws:s3:::data"}}"#,
         ] {
             assert!(BucketPolicy::parse(text, "data").is_err(), "{text}");
         }
@@ -237,7 +174,62 @@ mod tests {
     fn not_action_inverts() {
         let text = r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":"*","NotAction":"s3:GetObject","Resource":"arn:aws:s3:::data/*"}}"#;
         let policy = BucketPolicy::parse(text, "data").unwrap();
-        let put = Request { principal: Some("user/a"), action: "s3:PutObject", resource: "data/k" };
+        let put = request("user/a", "s3:PutObject", "data/k", &EMPTY);
         assert!(matches!(policy.evaluate(&put).reason, DecisionReason::ExplicitDeny { .. }));
+    }
+
+    #[test]
+    fn condition_is_accepted_and_applied() {
+        let text = r#"{"Version":"2012-10-17","Statement":[
+            {"Sid":"read","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::data/*"},
+            {"Sid":"tls-only","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::data/*",
+             "Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}"#;
+        let policy = BucketPolicy::parse(text, "data").unwrap();
+        let plain = Context::builder().value("aws:SecureTransport", "false").build();
+        let tls = Context::builder().value("aws:SecureTransport", "true").build();
+        let denied = policy.evaluate(&request("user/a", "s3:GetObject", "data/k", &plain));
+        assert_eq!(denied.reason, DecisionReason::ExplicitDeny { policy: "bucket policy".into(), statement: "tls-only".into() });
+        assert!(policy.evaluate(&request("user/a", "s3:GetObject", "data/k", &tls)).allowed);
+    }
+
+    #[test]
+    fn condition_trace_names_operator_key_and_values() {
+        let text = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::data",
+            "Condition":{"StringLike":{"s3:prefix":"home/${aws:username}/*"}}}}"#;
+        let policy = BucketPolicy::parse(text, "data").unwrap();
+        let context = Context::builder().value("aws:username", "alice").value("s3:prefix", "home/bob/").build();
+        let decision = policy.evaluate(&request("user/alice", "s3:ListBucket", "data", &context));
+        assert!(!decision.allowed);
+        let condition = &decision.trace[0].conditions[0];
+        assert_eq!(condition.operator, "StringLike");
+        assert_eq!(condition.key, "s3:prefix");
+        assert!(!condition.matched);
+        assert_eq!(condition.values, ["home/bob/"]);
+    }
+
+    #[test]
+    fn resource_variable_limits_to_own_prefix() {
+        let text = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::data/home/${aws:username}/*"}}"#;
+        let policy = BucketPolicy::parse(text, "data").unwrap();
+        let alice = Context::builder().value("aws:username", "alice").build();
+        assert!(policy.evaluate(&request("user/alice", "s3:GetObject", "data/home/alice/k", &alice)).allowed);
+        assert!(!policy.evaluate(&request("user/alice", "s3:GetObject", "data/home/alice2/k", &alice)).allowed);
+        assert!(!policy.evaluate(&request("user/alice", "s3:GetObject", "data/home/bob/k", &alice)).allowed);
+        assert!(!policy.evaluate(&request("user/alice", "s3:GetObject", "data/home/alice/k", &EMPTY)).allowed);
+    }
+
+    #[test]
+    fn malformed_resource_variable_is_rejected() {
+        let text = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::data/${aws:username"}}"#;
+        let err = BucketPolicy::parse(text, "data").unwrap_err();
+        assert!(err.0.contains("invalid policy variable"), "{err}");
+    }
+
+    #[test]
+    fn condition_error_names_statement_operator_and_value() {
+        let text = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::data",
+            "Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/33"}}}}"#;
+        let err = BucketPolicy::parse(text, "data").unwrap_err();
+        assert!(err.0.starts_with("statement 0: Condition: IpAddress: value \"10.0.0.0/33\" for key \"aws:SourceIp\" is invalid"), "{err}");
     }
 }

@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::conditions::Conditions;
+use crate::variables::Template;
+
 /// Effect of a statement. Parsed strictly: only `Allow` and `Deny` exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Effect {
@@ -28,6 +31,12 @@ pub struct OrgStatement {
     pub actions: Vec<String>,
     pub resources: Vec<String>,
     pub principals: Vec<String>,
+    /// Conditions that must all hold for the statement to apply, written as an
+    /// IAM `Condition` block. They are parsed strictly when the document is
+    /// read, so a document with an unknown operator or a malformed value fails
+    /// to deserialize.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Conditions>,
 }
 
 /// Why a policy document was rejected.
@@ -45,6 +54,8 @@ pub enum PolicyError {
     Action { index: usize, name: String, action: String },
     #[error("statement {index} ({name:?}): invalid {field} entry {value:?}: {rule}")]
     Entry { index: usize, name: String, field: &'static str, value: String, rule: &'static str },
+    #[error("statement {index} ({name:?}): invalid resource {resource:?}: {reason}")]
+    Variable { index: usize, name: String, resource: String, reason: String },
 }
 
 pub const POLICY_VERSION: &str = "v1alpha1";
@@ -53,6 +64,8 @@ const MAX_ENTRY_LEN: usize = 2048;
 impl OrgPolicy {
     /// Checks the document against the rules the evaluator relies on, so that a
     /// policy that would silently never match is rejected when it is stored.
+    /// Condition blocks are checked earlier, when the document is deserialized,
+    /// and resources are checked here for malformed policy variables.
     pub fn validate(&self) -> Result<(), PolicyError> {
         if self.version != POLICY_VERSION {
             return Err(PolicyError::Version(self.version.clone()));
@@ -125,6 +138,11 @@ impl OrgStatement {
                     rule: "organization policies name resources as \"*\", \"<bucket>\" or \"<bucket>/<key pattern>\", not as ARNs",
                 });
             }
+            // Resources may contain policy variables such as `${jwt:sub}`. A
+            // malformed one would match nothing, so it is rejected here.
+            if let Err(reason) = Template::parse(resource) {
+                return Err(PolicyError::Variable { index, name, resource: resource.clone(), reason });
+            }
         }
         Ok(())
     }
@@ -162,5 +180,56 @@ mod tests {
     fn wrong_version_is_rejected() {
         let policy = parse(r#"{"version":"v2","name":"p","statements":[{"effect":"Allow","actions":["*"],"resources":["*"],"principals":["*"]}]}"#).unwrap();
         assert_eq!(policy.validate(), Err(PolicyError::Version("v2".into())));
+    }
+
+    #[test]
+    fn conditions_are_parsed_with_the_statement() {
+        let doc = r#"{"version":"v1alpha1","name":"p","statements":[{"effect":"Allow","actions":["s3:GetObject"],"resources":["data/*"],"principals":["*"],
+            "conditions":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}"#;
+        let policy = parse(doc).unwrap();
+        assert_eq!(policy.validate(), Ok(()));
+        assert!(policy.statements[0].conditions.as_ref().is_some_and(|c| !c.is_empty()));
+    }
+
+    #[test]
+    fn statement_without_conditions_has_none() {
+        let policy = parse(r#"{"version":"v1alpha1","name":"p","statements":[{"effect":"Allow","actions":["*"],"resources":["*"],"principals":["*"]}]}"#).unwrap();
+        assert_eq!(policy.statements[0].conditions, None);
+        let written = serde_json::to_value(&policy).unwrap();
+        assert!(written["statements"][0].get("conditions").is_none(), "{written}");
+    }
+
+    #[test]
+    fn unknown_condition_operator_is_rejected() {
+        let doc = r#"{"version":"v1alpha1","name":"p","statements":[{"effect":"Allow","actions":["*"],"resources":["*"],"principals":["*"],
+            "conditions":{"StringEqualz":{"jwt:sub":"a"}}}]}"#;
+        let err = parse(doc).unwrap_err();
+        assert!(err.to_string().contains("unknown condition operator \"StringEqualz\""), "{err}");
+    }
+
+    #[test]
+    fn malformed_condition_value_is_rejected() {
+        let doc = r#"{"version":"v1alpha1","name":"p","statements":[{"effect":"Allow","actions":["*"],"resources":["*"],"principals":["*"],
+            "conditions":{"DateLessThan":{"aws:CurrentTime":"next week"}}}]}"#;
+        let err = parse(doc).unwrap_err();
+        assert!(err.to_string().contains("DateLessThan: value \"next week\" for key \"aws:CurrentTime\" is invalid"), "{err}");
+    }
+
+    #[test]
+    fn conditions_round_trip_through_json() {
+        let doc = r#"{"version":"v1alpha1","name":"p","statements":[{"name":"s","effect":"Deny","actions":["s3:*"],"resources":["*"],"principals":["*"],
+            "conditions":{"Bool":{"aws:SecureTransport":"false"}}}]}"#;
+        let policy = parse(doc).unwrap();
+        let written = serde_json::to_string(&policy).unwrap();
+        assert_eq!(parse(&written).unwrap(), policy);
+        assert!(written.contains(r#""conditions":{"Bool":{"aws:SecureTransport":"false"}}"#), "{written}");
+    }
+
+    #[test]
+    fn malformed_resource_variable_is_rejected() {
+        let policy = parse(r#"{"version":"v1alpha1","name":"p","statements":[{"effect":"Allow","actions":["*"],"resources":["home/${jwt:sub/*"],"principals":["*"]}]}"#).unwrap();
+        let err = policy.validate().unwrap_err();
+        assert!(matches!(err, PolicyError::Variable { index: 0, .. }), "{err}");
+        assert!(err.to_string().contains("invalid policy variable"), "{err}");
     }
 }
