@@ -54,6 +54,10 @@ pub(crate) fn verify_error(err: &VerifyError) -> ApiError {
     ApiError::new(status, code, err.to_string())
 }
 
+/// Runs one OIDC exchange and records it in the audit journal, accepted or
+/// rejected. `attributes` are the caller's own and are kept under `attr/`;
+/// `server_attrs` are keys the server derived (such as `sts:RoleSessionName`).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn exchange(
     state: &ApiState,
     org: &str,
@@ -62,11 +66,74 @@ pub(crate) async fn exchange(
     config_name: Option<&str>,
     duration_seconds: u64,
     attributes: BTreeMap<String, String>,
+    server_attrs: BTreeMap<String, String>,
+) -> Result<Exchanged, ApiError> {
+    let mut event = keyless_audit::AuditEvent::new(
+        keyless_audit::EventKind::Exchange,
+        org,
+        cwobject::CREATE_ACCESS_KEY_OIDC,
+        keyless_audit::Decision::Deny,
+    );
+    if !token.trim().is_empty() {
+        event.token_id = Some(keyless_audit::token_id(unverified_jti(token).as_deref(), token.trim()));
+    }
+    let result = run_exchange(state, org, token, config_id, config_name, duration_seconds, attributes, server_attrs, &mut event).await;
+    match &result {
+        Ok(done) => {
+            event.decision = keyless_audit::Decision::Allow;
+            event.minted_key_id = Some(done.minted.access_key_id.clone());
+            event.access_key_id = Some(done.minted.access_key_id.clone());
+            state.metrics.count_exchange("oidc", "ok");
+        }
+        Err(err) => {
+            event.status = Some(err.status.as_u16());
+            if event.reason.is_none() {
+                event.reason = Some(err.message.clone());
+            }
+            state.metrics.count_exchange("oidc", err.code);
+        }
+    }
+    // Only orgs that exist get events; a token naming an unknown org is logged.
+    if state.store.org_exists(org).await.unwrap_or(false)
+        && let Err(err) = state.journal.record(event).await
+    {
+        tracing::error!(error = %err, "exchange could not be recorded in the audit journal");
+        if result.is_ok() {
+            // Credentials nobody can trace back must not be handed out.
+            return Err(ApiError::internal());
+        }
+    }
+    result
+}
+
+/// The token's `jti`, read without verification, only to name the token in
+/// audit events.
+fn unverified_jti(token: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.trim().split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("jti")?.as_str().map(|s| s.chars().take(256).collect())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_exchange(
+    state: &ApiState,
+    org: &str,
+    token: &str,
+    config_id: Option<&str>,
+    config_name: Option<&str>,
+    duration_seconds: u64,
+    attributes: BTreeMap<String, String>,
+    server_attrs: BTreeMap<String, String>,
+    event: &mut keyless_audit::AuditEvent,
 ) -> Result<Exchanged, ApiError> {
     if token.trim().is_empty() {
+        event.reason = Some("token-missing".into());
         return Err(ApiError::unauthorized("MissingToken", "the OIDC token is missing: send it in oidcToken (or the Authorization header)"));
     }
     if !state.store.org_exists(org).await? {
+        tracing::info!(org = %org.chars().take(64).collect::<String>(), "OIDC exchange rejected: unknown organization");
         return Err(ApiError::new(StatusCode::NOT_FOUND, "NoSuchOrganization", format!("organization {org:?} does not exist")));
     }
 
@@ -77,6 +144,7 @@ pub(crate) async fn exchange(
     if let Some(id) = config_id {
         configs.retain(|c| c.id == id);
         if configs.is_empty() {
+            event.reason = Some("unknown-config".into());
             return Err(ApiError::not_found(format!("OIDC configuration {id:?} does not exist in organization {org:?}")));
         }
     }
@@ -91,15 +159,24 @@ pub(crate) async fn exchange(
         Ok(verified) => verified,
         Err(err) => {
             tracing::info!(org, reason = err.reason(), error = %err, "OIDC exchange rejected");
+            event.reason = Some(format!("{}: {err}", err.reason()));
             return Err(verify_error(&err));
         }
     };
     let config = verified.config.clone();
+    event.issuer = Some(verified.issuer.clone());
+    event.subject = Some(verified.subject.clone());
+    event.config_id = Some(config.id.clone());
+    event.principal = Some(verified.principal.clone());
+    if let Some(jti) = verified.claims.get("jti").and_then(serde_json::Value::as_str) {
+        event.token_id = Some(keyless_audit::token_id(Some(jti), token));
+    }
 
     let duration = match duration_seconds {
         0 => config.default_duration_seconds,
         d if (config.min_duration_seconds..=config.max_duration_seconds).contains(&d) => d,
         d => {
+            event.reason = Some("duration-out-of-bounds".into());
             return Err(ApiError::bad_request(format!(
                 "durationSeconds {d} is outside the bounds of configuration {:?}: expected {} to {}",
                 config.name, config.min_duration_seconds, config.max_duration_seconds
@@ -107,13 +184,30 @@ pub(crate) async fn exchange(
         }
     };
 
+    // Session attributes: claims the server read from the verified token,
+    // server-derived keys, and the caller's own attributes under `attr/`.
+    let mut session_attrs = server_attrs;
+    session_attrs.insert("jwt:sub".into(), verified.subject.clone());
+    session_attrs.insert("jwt:iss".into(), verified.issuer.clone());
+    for (key, value) in &attributes {
+        session_attrs.insert(format!("attr/{key}"), value.clone());
+    }
+
     if state.credentials.is_suspended(org, &verified.principal) {
         tracing::info!(org, principal = %verified.principal, "OIDC exchange rejected: principal suspended");
+        event.reason = Some("principal-suspended".into());
         return Err(ApiError::forbidden(format!("the principal {:?} is suspended", verified.principal)));
     }
-    let decision = state.authorizer.authorize(org, Some(&verified.principal), cwobject::CREATE_ACCESS_KEY_OIDC, "*").await;
+    let mut context = keyless_policy::Context::builder();
+    for (key, value) in &session_attrs {
+        if keyless_auth::context::SERVER_KEY_PREFIXES.iter().any(|p| key.starts_with(p)) {
+            context = context.value(key, value.clone());
+        }
+    }
+    let decision = state.authorizer.authorize(org, Some(&verified.principal), cwobject::CREATE_ACCESS_KEY_OIDC, "*", &context.build()).await;
     if !decision.allowed {
         tracing::info!(org, principal = %verified.principal, "OIDC exchange rejected: no policy allows cwobject:CreateAccessKeyOIDC");
+        event.reason = Some("policy-denied".into());
         return Err(ApiError::forbidden(format!(
             "no policy allows {} to perform {}",
             verified.principal,
@@ -121,17 +215,19 @@ pub(crate) async fn exchange(
         )));
     }
 
+    let session_id = uuid::Uuid::new_v4().simple().to_string();
+    event.session_id = Some(session_id.clone());
     let claims = SessionClaims {
         v: SESSION_FORMAT,
         ak: String::new(),
         org: org.to_owned(),
         principal: verified.principal.clone(),
-        sid: uuid::Uuid::new_v4().simple().to_string(),
+        sid: session_id,
         cfg: config.id.clone(),
         iat: now,
         exp: now + duration as i64,
         policy: None,
-        attrs: attributes.clone(),
+        attrs: session_attrs,
     };
     let minted = state.credentials.mint_temporary(claims);
     tracing::info!(
@@ -139,7 +235,6 @@ pub(crate) async fn exchange(
         principal = %verified.principal,
         config = %config.id,
         access_key_id = %minted.access_key_id,
-        jti = verified.claims.get("jti").and_then(serde_json::Value::as_str).unwrap_or(""),
         "OIDC exchange accepted"
     );
     Ok(Exchanged { minted, attributes, verified })
@@ -148,7 +243,7 @@ pub(crate) async fn exchange(
 /// `POST /v1/cwobject/temporary-credentials/oidc`.
 pub async fn exchange_oidc(State(state): State<Arc<ApiState>>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let request: ExchangeRequest = json::parse(&body)?;
-    let done = exchange(&state, &request.org_id, &request.oidc_token, request.config_id.as_deref(), None, request.duration_seconds, request.attributes).await?;
+    let done = exchange(&state, &request.org_id, &request.oidc_token, request.config_id.as_deref(), None, request.duration_seconds, request.attributes, BTreeMap::new()).await?;
     let minted = done.minted;
     Ok(Json(json!({
         "accessKeyId": minted.access_key_id,
@@ -169,7 +264,7 @@ pub async fn container_credentials(State(state): State<Arc<ApiState>>, Path(org)
             "the OIDC token is missing: send it in the Authorization header (AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)",
         )
     })?;
-    let done = exchange(&state, &org, token, None, None, 0, BTreeMap::new()).await?;
+    let done = exchange(&state, &org, token, None, None, 0, BTreeMap::new(), BTreeMap::new()).await?;
     let minted = done.minted;
     Ok(Json(json!({
         "AccessKeyId": minted.access_key_id,

@@ -34,9 +34,10 @@ pub async fn can_i(State(state): State<Arc<ApiState>>, headers: HeaderMap, body:
     if request.actions.len() * request.resources.len() > MAX_CAN_I_PAIRS {
         return Err(ApiError::bad_request(format!("at most {MAX_CAN_I_PAIRS} action and resource pairs may be asked at once")));
     }
+    let context = keyless_auth::request_context(Some(&caller), None, false).build();
     for action in &request.actions {
         for resource in &request.resources {
-            let decision = state.authorizer.authorize(&caller.org, Some(&caller.principal), action, resource).await;
+            let decision = state.authorizer.authorize(&caller.org, Some(&caller.principal), action, resource, &context).await;
             if !decision.allowed {
                 return Ok(Json(json!({ "verdict": false })));
             }
@@ -79,11 +80,24 @@ pub async fn explain(State(state): State<Arc<ApiState>>, headers: HeaderMap, bod
         }
         _ => return Err(ApiError::bad_request("give exactly one of principal and accessKeyId")),
     };
-    if !request.context.is_empty() {
-        // TODO: pass the context to the evaluator once condition keys exist.
-        return Err(ApiError::bad_request("context is not supported yet: policies have no conditions to evaluate it against"));
+    // The context is what the caller says the request would carry; the
+    // current time is filled in unless given.
+    let mut builder = keyless_policy::Context::builder();
+    if !request.context.keys().any(|k| k.eq_ignore_ascii_case("aws:CurrentTime")) {
+        let now = time::OffsetDateTime::now_utc();
+        builder = builder
+            .value("aws:CurrentTime", now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default())
+            .value("aws:EpochTime", now.unix_timestamp().to_string());
     }
-    let decision = state.authorizer.authorize(&caller.org, Some(&principal), &request.action, &request.resource).await;
+    if let Some(name) = principal.strip_prefix("user/") {
+        builder = builder.value("aws:username", name);
+    }
+    builder = builder.value("aws:userid", principal.clone()).value("cw:PrincipalOrgID", caller.org.clone());
+    for (key, value) in &request.context {
+        builder = builder.value(key, value.clone());
+    }
+    let context = builder.build();
+    let decision = state.authorizer.authorize(&caller.org, Some(&principal), &request.action, &request.resource, &context).await;
     Ok(Json(json!({
         "principal": principal,
         "action": request.action,

@@ -45,6 +45,7 @@ pub async fn create_access_key(State(state): State<Arc<ApiState>>, headers: Head
     }
     let minted = state.credentials.mint_static(&caller.org, &caller.principal, request.duration_seconds, request.attributes.clone()).await?;
     tracing::info!(org = %caller.org, principal = %caller.principal, access_key_id = %minted.access_key_id, "static access key created");
+    state.audit_control(&caller, cwobject::CREATE_ACCESS_KEY, &minted.access_key_id).await;
     Ok(Json(json!({
         "accessKeyId": minted.access_key_id,
         "secretKey": minted.secret_key.expose(),
@@ -118,6 +119,7 @@ pub async fn revoke_access_key(State(state): State<Arc<ApiState>>, headers: Head
     }
     state.refresh().await;
     tracing::info!(org = %caller.org, by = %caller.principal, access_key_id = %request.access_key, "access key revoked");
+    state.audit_control(&caller, cwobject::REVOKE_ACCESS_KEY, &request.access_key).await;
     Ok(Json(json!({ "accessKey": request.access_key, "status": "revoked" })))
 }
 
@@ -133,6 +135,7 @@ pub async fn revoke_principal(State(state): State<Arc<ApiState>>, headers: Heade
     let count = state.store.record_principal_change(&caller.org, &request.principal_name, ChangeKind::PrincipalRevoked).await?;
     state.refresh().await;
     tracing::info!(org = %caller.org, by = %caller.principal, principal = %request.principal_name, "all keys of principal revoked");
+    state.audit_control(&caller, cwobject::REVOKE_ACCESS_KEY, &request.principal_name).await;
     Ok(Json(json!({ "principalName": request.principal_name, "revokedStaticKeys": count })))
 }
 
@@ -157,6 +160,7 @@ pub async fn set_principal_status(State(state): State<Arc<ApiState>>, headers: H
     };
     state.store.record_principal_change(&caller.org, &request.principal_name, kind).await?;
     state.refresh().await;
+    state.audit_control(&caller, cwobject::UPDATE_ACCESS_KEY_STATUS, &format!("{} {}", request.principal_name, request.status)).await;
     Ok(Json(json!({ "principalName": request.principal_name, "status": request.status })))
 }
 
@@ -176,6 +180,7 @@ pub async fn create_api_token(State(state): State<Arc<ApiState>>, headers: Heade
         return Err(ApiError::bad_request(format!("name {:?} is invalid: expected 1 to 64 letters, digits, '-', '_', '.' or '@'", request.name)));
     }
     let (record, token) = state.credentials.mint_api_token(&caller.org, &request.name).await?;
+    state.audit_control(&caller, "cwobject:CreateAPIToken", &format!("{} ({})", record.id, record.principal())).await;
     Ok((StatusCode::CREATED, Json(json!({ "id": record.id, "token": token.expose(), "principalName": record.principal() }))))
 }
 
@@ -200,5 +205,6 @@ pub async fn delete_api_token(State(state): State<Arc<ApiState>>, headers: Heade
         return Err(ApiError::not_found(format!("API token {id:?} does not exist")));
     }
     state.refresh().await;
+    state.audit_control(&caller, "cwobject:DeleteAPIToken", &id).await;
     Ok(StatusCode::NO_CONTENT)
 }

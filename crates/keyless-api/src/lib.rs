@@ -13,6 +13,7 @@ mod json;
 mod keys;
 mod policies;
 mod sts;
+mod audit;
 mod wif;
 
 use std::sync::Arc;
@@ -32,6 +33,9 @@ pub struct ApiState {
     pub credentials: Arc<Credentials>,
     pub authorizer: Arc<Authorizer>,
     pub oidc: OidcVerifier,
+    pub journal: keyless_audit::Journal,
+    pub delivery: Arc<keyless_audit::Delivery>,
+    pub metrics: Arc<keyless_audit::Metrics>,
 }
 
 impl ApiState {
@@ -49,11 +53,24 @@ impl ApiState {
     /// Authenticates the API token and checks one `cwobject:` action.
     pub(crate) async fn authorize(&self, headers: &HeaderMap, action: &str) -> Result<Caller, ApiError> {
         let caller = self.authenticate(headers).await?;
-        let decision = self.authorizer.authorize(&caller.org, Some(&caller.principal), action, "*").await;
+        let context = keyless_auth::request_context(Some(&caller), None, false).build();
+        let decision = self.authorizer.authorize(&caller.org, Some(&caller.principal), action, "*", &context).await;
         if !decision.allowed {
             return Err(ApiError::forbidden(format!("{} may not perform {action}: no policy allows it", caller.principal)));
         }
         Ok(caller)
+    }
+
+    /// Records a control-plane change durably before the API answers. If the
+    /// journal cannot take it, the change has happened but is unrecorded, so
+    /// the failure is logged loudly.
+    pub(crate) async fn audit_control(&self, caller: &Caller, action: &str, target: &str) {
+        let mut event = keyless_audit::AuditEvent::new(keyless_audit::EventKind::Control, &caller.org, action, keyless_audit::Decision::Allow);
+        event.principal = Some(caller.principal.clone());
+        event.target = Some(target.to_owned());
+        if let Err(err) = self.journal.record(event).await {
+            tracing::error!(error = %err, action, target, "control-plane change could not be recorded in the audit journal");
+        }
     }
 
     /// Applies the change feed now, so this node sees its own change at once;
@@ -76,6 +93,11 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(audit::metrics))
+        .route("/v1/keyless/audit", get(audit::query))
+        .route("/v1/keyless/audit/verify", post(audit::verify))
+        .route("/v1/cwobject/organization/settings", put(audit::org_settings))
+        .route("/v1/cwobject/bucket/settings", put(audit::bucket_settings))
         .route("/", get(sts::sts).post(sts::sts))
         .route("/v1/cwobject/access-key", post(keys::create_access_key).get(keys::list_access_keys))
         .route("/v1/cwobject/access-key/{id}", get(keys::get_access_key))

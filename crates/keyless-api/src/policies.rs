@@ -27,6 +27,7 @@ pub async fn put_policy(State(state): State<Arc<ApiState>>, headers: HeaderMap, 
     state.store.put_policy(&caller.org, &request.policy.name, &document).await?;
     state.refresh().await;
     tracing::info!(org = %caller.org, by = %caller.principal, policy = %request.policy.name, "org policy stored");
+    state.audit_control(&caller, cwobject::ENSURE_ACCESS_POLICY, &request.policy.name).await;
     Ok(Json(json!({ "policy": request.policy })))
 }
 
@@ -46,5 +47,6 @@ pub async fn delete_policy(State(state): State<Arc<ApiState>>, headers: HeaderMa
     }
     state.refresh().await;
     tracing::info!(org = %caller.org, by = %caller.principal, policy = %name, "org policy deleted");
+    state.audit_control(&caller, cwobject::DELETE_ACCESS_POLICY, &name).await;
     Ok(StatusCode::NO_CONTENT)
 }

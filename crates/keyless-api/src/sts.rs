@@ -22,6 +22,7 @@ use crate::{ApiError, ApiState};
 const STS_NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
 /// An STS error, rendered in the STS XML error shape.
+#[derive(Debug)]
 struct StsError {
     status: StatusCode,
     code: &'static str,
@@ -160,9 +161,9 @@ async fn assume_role_with_web_identity(state: &ApiState, params: &BTreeMap<Strin
         Some(d) => d.parse::<u64>().map_err(|_| StsError::validation(format!("DurationSeconds {d:?} is not a number")))?,
     };
 
-    let mut attributes = BTreeMap::new();
-    attributes.insert("sts:RoleSessionName".to_owned(), session_name.clone());
-    let done = exchange(state, &role.org, token, None, Some(&role.role), duration, attributes).await?;
+    let mut server_attrs = BTreeMap::new();
+    server_attrs.insert("sts:RoleSessionName".to_owned(), session_name.clone());
+    let done = exchange(state, &role.org, token, None, Some(&role.role), duration, BTreeMap::new(), server_attrs).await?;
     let minted = done.minted;
     let verified = done.verified;
     let audience = match verified.claims.get("aud") {

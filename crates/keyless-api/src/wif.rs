@@ -54,6 +54,7 @@ pub async fn create_oidc(State(state): State<Arc<ApiState>>, headers: HeaderMap,
     state.store.insert_wif(&to_record(&config, now)?).await?;
     state.refresh().await;
     tracing::info!(org = %caller.org, by = %caller.principal, config = %config.id, issuer = %config.issuer_url, "OIDC configuration created");
+    state.audit_control(&caller, cwobject::CREATE_WIF_CONFIG, &config.id).await;
     Ok((StatusCode::CREATED, Json(json!(config))))
 }
 
@@ -90,6 +91,7 @@ pub async fn replace_oidc(State(state): State<Arc<ApiState>>, headers: HeaderMap
         return Err(ApiError::not_found(format!("OIDC configuration {:?} does not exist", config.id)));
     }
     state.refresh().await;
+    state.audit_control(&caller, cwobject::CREATE_WIF_CONFIG, &config.id).await;
     Ok(Json(json!(config)))
 }
 
@@ -99,5 +101,6 @@ pub async fn delete_oidc(State(state): State<Arc<ApiState>>, headers: HeaderMap,
         return Err(ApiError::not_found(format!("OIDC configuration {id:?} does not exist")));
     }
     state.refresh().await;
+    state.audit_control(&caller, cwobject::DELETE_WIF_CONFIG, &id).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use keyless_policy::{BucketPolicy, Decision, OrgPolicy, Request, evaluate_org};
+use keyless_policy::{BucketPolicy, Context, Decision, DecisionReason, OrgPolicy, Request, SessionPolicy, evaluate_org, evaluate_session};
+
+use crate::credentials::Caller;
 use keyless_store::{Change, ChangeKind, Store, StoreError};
 
 /// The outcome of `Authorizer::authorize`. Only an `AuthDecision` with
@@ -71,11 +73,40 @@ impl Authorizer {
         Ok(parsed)
     }
 
+    /// Decides a request of `caller` (`None` for anonymous), applying its
+    /// session policy when it has one: org policies, then the bucket policy,
+    /// then the session policy must all allow.
+    pub async fn authorize_caller(&self, org: &str, caller: Option<&Caller>, action: &str, resource: &str, context: &Context) -> AuthDecision {
+        let principal = caller.map(|c| c.principal.as_str());
+        let decision = self.authorize(org, principal, action, resource, context).await;
+        let Some(policy_text) = caller.and_then(|c| c.session()).and_then(|s| s.policy.as_deref()) else {
+            return decision;
+        };
+        if !decision.allowed {
+            return decision;
+        }
+        let request = Request { principal, action, resource, context };
+        let session_decision = match SessionPolicy::parse(policy_text) {
+            Ok(policy) => evaluate_session(&policy, &request),
+            Err(err) => {
+                // Session policies are validated at exchange; one that no
+                // longer parses narrows to nothing.
+                tracing::error!(error = %err, "session policy does not parse; denying");
+                Decision { allowed: false, reason: DecisionReason::NoAllow, trace: Vec::new() }
+            }
+        };
+        let mut trace = decision.decision.trace;
+        trace.extend(session_decision.trace.iter().cloned());
+        let allowed = session_decision.allowed;
+        let reason = if allowed { decision.decision.reason } else { session_decision.reason };
+        AuthDecision { allowed, decision: Decision { allowed, reason, trace } }
+    }
+
     /// Decides whether `principal` (`None` for anonymous) may perform `action`
-    /// on `resource` in `org`: org policies first, then the policy of `bucket`
-    /// if it has one. A store failure denies.
-    pub async fn authorize(&self, org: &str, principal: Option<&str>, action: &str, resource: &str) -> AuthDecision {
-        let request = Request { principal, action, resource };
+    /// on `resource` in `org`: org policies first, then the policy of the
+    /// resource's bucket if it has one. A store failure denies.
+    pub async fn authorize(&self, org: &str, principal: Option<&str>, action: &str, resource: &str, context: &Context) -> AuthDecision {
+        let request = Request { principal, action, resource, context };
         let decision = match self.org_policies(org).await {
             Ok(policies) => evaluate_org(policies.iter(), &request),
             Err(err) => {

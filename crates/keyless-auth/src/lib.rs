@@ -17,12 +17,14 @@
 //! through the change feed within the poll interval.
 
 pub mod authz;
+pub mod context;
 pub mod credentials;
 pub mod master;
 pub mod secret;
 pub mod session;
 
 pub use authz::{AuthDecision, Authorizer};
+pub use context::request_context;
 pub use credentials::{Caller, CallerKind, Credentials, KeyError, MintedKey, StaticKeyInfo};
 pub use master::MasterKey;
 pub use secret::Secret;

@@ -35,6 +35,14 @@ pub struct OidcConfigInput {
     pub max_duration_seconds: Option<u64>,
     #[serde(default)]
     pub default_duration_seconds: Option<u64>,
+    /// Read-only fields that GET returns. They are accepted so that a client
+    /// can PUT back what it read; `id` must then name the configuration.
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub updated_at: Option<String>,
 }
 
 /// A stored configuration, as returned by the API.
@@ -76,6 +84,11 @@ fn invalid(field: &'static str, message: impl Into<String>) -> ConfigError {
 impl OidcConfigInput {
     /// Validates the input and builds the stored form.
     pub fn into_config(self, id: String, created_at: String, updated_at: String) -> Result<OidcConfig, ConfigError> {
+        if let Some(given) = &self.id
+            && *given != id
+        {
+            return Err(invalid("id", format!("{given:?} does not match the configuration being written ({id:?})")));
+        }
         let name_ok = !self.name.is_empty()
             && self.name.len() <= 64
             && self.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));

@@ -12,7 +12,7 @@ use s3s::path::S3Path;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Result};
 
 use crate::errors::{key_error, store_error};
-use crate::front::{ClientAddr, RequestId};
+use crate::front::{AccessSlot, ClientAddr, RequestId};
 use crate::S3State;
 
 /// The verified caller, stored in the request extensions by `check`. `None`
@@ -26,6 +26,8 @@ pub struct AuthContext {
     /// Request id and client address, for logs and audit events.
     pub request_id: String,
     pub client: Option<std::net::SocketAddr>,
+    /// Condition keys of the request.
+    pub context: keyless_policy::Context,
 }
 
 pub struct KeylessAuth {
@@ -48,7 +50,7 @@ impl KeylessAccess {
     /// Checks one action on one resource for the request's caller.
     async fn require(&self, cx: &AuthContext, action: &str, resource: &str) -> S3Result<()> {
         let principal = cx.caller.as_ref().map(|c| c.principal.as_str());
-        let decision = self.state.authorizer.authorize(&cx.org, principal, action, resource).await;
+        let decision = self.state.authorizer.authorize_caller(&cx.org, cx.caller.as_ref(), action, resource, &cx.context).await;
         if decision.allowed {
             return Ok(());
         }
@@ -76,9 +78,27 @@ fn copy_source_resource(source: &CopySource) -> S3Result<String> {
     }
 }
 
-#[async_trait::async_trait]
-impl S3Access for KeylessAccess {
-    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+impl KeylessAccess {
+    async fn check_request(&self, cx: &mut S3AccessContext<'_>, slot: &AccessSlot) -> S3Result<()> {
+        let op = cx.s3_op().name().to_owned();
+        let op = op.as_str();
+        let (path_bucket, path_key) = match cx.s3_path() {
+            S3Path::Root => (None, None),
+            S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
+            S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
+        };
+        slot.update(|r| {
+            r.operation = Some(op.to_owned());
+            r.bucket = path_bucket.clone();
+            r.key = path_key.clone();
+            r.access_key_id = cx.credentials().map(|c| c.access_key.clone());
+        });
+        if let Some(bucket) = &path_bucket
+            && let Ok(Some(record)) = self.state.store.bucket(bucket).await
+        {
+            slot.update(|r| r.org = Some(record.org_id));
+        }
+
         // 1. The caller. s3s has verified the signature with the secret from
         //    `KeylessAuth`; now apply the session token, expiry and revocation.
         let caller = match cx.credentials() {
@@ -91,7 +111,6 @@ impl S3Access for KeylessAccess {
         };
 
         // 2. The action and resource, from the one operation table.
-        let op = cx.s3_op().name();
         let Some(mapping) = s3_operation(op) else {
             return Err(S3Error::with_message(S3ErrorCode::NotImplemented, format!("the operation {op} is not supported")));
         };
@@ -122,10 +141,51 @@ impl S3Access for KeylessAccess {
 
         let request_id = cx.extensions_mut().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
         let client = cx.extensions_mut().get::<ClientAddr>().map(|c| c.0);
-        let auth = AuthContext { caller, org, request_id, client };
+        let mut context = keyless_auth::request_context(caller.as_ref(), client.map(|c| c.ip()), false);
+        if matches!(op, "ListObjects" | "ListObjectsV2" | "ListMultipartUploads") {
+            for (name, key) in [("prefix", "s3:prefix"), ("delimiter", "s3:delimiter"), ("max-keys", "s3:max-keys")] {
+                // IAM treats an absent s3:prefix as the empty string.
+                let value = query_param(cx.uri(), name).or_else(|| (name == "prefix").then(String::new));
+                if let Some(value) = value {
+                    context = context.value(key, value);
+                }
+            }
+        }
+        let auth = AuthContext { caller, org, request_id, client, context: context.build() };
+        slot.update(|r| {
+            r.org = Some(auth.org.clone());
+            r.action = Some(mapping.action.to_owned());
+            if let Some(caller) = &auth.caller {
+                r.principal = Some(caller.principal.clone());
+                r.session_id = caller.session().map(|s| s.sid.clone());
+            }
+        });
+        if is_system_bucket(bucket.as_deref()) && !READ_ONLY_ACTIONS.contains(&mapping.action) {
+            return Err(S3Error::with_message(S3ErrorCode::AccessDenied, "system buckets such as audit log buckets are read-only"));
+        }
         self.require(&auth, mapping.action, &resource).await?;
         cx.extensions_mut().insert(auth);
         Ok(())
+    }
+}
+
+/// Actions allowed on system buckets (`keyless-…`), subject to policy.
+const READ_ONLY_ACTIONS: &[&str] = &["s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation", "s3:ListAllMyBuckets"];
+
+fn is_system_bucket(bucket: Option<&str>) -> bool {
+    bucket.is_some_and(|b| b.starts_with(crate::ops::RESERVED_BUCKET_PREFIX))
+}
+
+#[async_trait::async_trait]
+impl S3Access for KeylessAccess {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let slot = cx.extensions_mut().get::<AccessSlot>().cloned().unwrap_or_default();
+        let result = self.check_request(cx, &slot).await;
+        if let Err(err) = &result {
+            let reason = err.message().unwrap_or("denied").to_owned();
+            slot.update(|r| r.denied_reason = Some(reason));
+        }
+        result
     }
 
     async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
@@ -149,9 +209,13 @@ impl S3Access for KeylessAccess {
 
 impl KeylessAccess {
     pub async fn allowed(state: &S3State, cx: &AuthContext, action: &str, resource: &str) -> bool {
-        let principal = cx.caller.as_ref().map(|c| c.principal.as_str());
-        state.authorizer.authorize(&cx.org, principal, action, resource).await.allowed
+        state.authorizer.authorize_caller(&cx.org, cx.caller.as_ref(), action, resource, &cx.context).await.allowed
     }
+}
+
+fn query_param(uri: &http::Uri, name: &str) -> Option<String> {
+    let query = uri.query()?;
+    url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
 /// The session token from the header, or for presigned URLs from the query.

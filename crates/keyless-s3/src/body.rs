@@ -100,6 +100,19 @@ pub async fn write_body(
     expected: &Expected,
     trailers: Option<&TrailingHeaders>,
 ) -> S3Result<Written> {
+    if let Some(declared) = &expected.content_md5
+        && B64.decode(declared).map(|d| d.len()) != Ok(16)
+    {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidDigest,
+            "the Content-MD5 you specified is not valid: expected the base64 of a 16-byte MD5 digest",
+        ));
+    }
+    for (alg, value) in &expected.checksums {
+        if B64.decode(value).is_err() {
+            return Err(invalid_digest(alg));
+        }
+    }
     let mut writer = blobs.create().await.map_err(store_error)?;
     let mut md5 = Md5::new();
     let mut hasher = new_hasher(&expected.algorithms());

@@ -12,7 +12,7 @@ pub fn key_error(err: KeyError) -> S3Error {
         KeyError::Expired | KeyError::Session(SessionError::Expired) => {
             (S3ErrorCode::ExpiredToken, "the provided token has expired".into())
         }
-        KeyError::Suspended => (S3ErrorCode::AccessDenied, "the principal of this access key is suspended".into()),
+        KeyError::Suspended => (S3ErrorCode::InvalidAccessKeyId, "the access key is inactive: its principal is suspended".into()),
         KeyError::MissingSessionToken => (
             S3ErrorCode::InvalidToken,
             "temporary credentials need their session token in X-Amz-Security-Token".into(),

@@ -25,6 +25,32 @@ pub struct RequestId(pub String);
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);
 
+/// What the access check learned about a request, filled in by
+/// `access::KeylessAccess::check` and read here for the audit event.
+#[derive(Debug, Clone, Default)]
+pub struct AccessRecord {
+    pub org: Option<String>,
+    pub operation: Option<String>,
+    pub action: Option<String>,
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub principal: Option<String>,
+    pub access_key_id: Option<String>,
+    pub session_id: Option<String>,
+    pub denied_reason: Option<String>,
+}
+
+/// Shared slot for the `AccessRecord` of one request.
+#[derive(Debug, Clone, Default)]
+pub struct AccessSlot(pub Arc<std::sync::Mutex<AccessRecord>>);
+
+impl AccessSlot {
+    pub fn update(&self, f: impl FnOnce(&mut AccessRecord)) {
+        let mut record = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut record);
+    }
+}
+
 #[derive(Clone)]
 pub struct S3Front {
     inner: s3s::service::S3Service,
@@ -46,6 +72,10 @@ impl S3Front {
         let request_id = new_request_id();
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
+        let user_agent = req.headers().get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|v| v.chars().take(256).collect::<String>());
+        let request_bytes = req.headers().get("x-amz-decoded-content-length").or_else(|| req.headers().get(http::header::CONTENT_LENGTH)).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        let slot = AccessSlot::default();
+        let has_body = req.headers().contains_key(http::header::TRANSFER_ENCODING) || request_bytes.is_some_and(|n| n > 0);
 
         let response = match check_signature_shape(&req, &self.state.settings.region) {
             Err(err) => error_response(err),
@@ -53,6 +83,7 @@ impl S3Front {
                 let (mut parts, body) = req.into_parts();
                 parts.extensions.insert(RequestId(request_id.clone()));
                 parts.extensions.insert(ClientAddr(client));
+                parts.extensions.insert(slot.clone());
                 let req = Request::from_parts(parts, Body::http_body(body));
                 match self.inner.call(req).await {
                     Ok(resp) => resp,
@@ -63,16 +94,71 @@ impl S3Front {
                 }
             }
         };
-        let response = stamp_request_id(response, &request_id).await;
+        let mut response = stamp_request_id(response, &request_id).await;
+        // An error may be sent before the body was read; closing is then the
+        // only way to keep the next request on this connection from being
+        // read out of the leftover body.
+        if has_body && (response.status().is_client_error() || response.status().is_server_error()) {
+            response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
 
         let status = response.status();
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let record = slot.0.lock().map(|r| r.clone()).unwrap_or_default();
+        self.state.metrics.count_request(record.operation.as_deref().unwrap_or("Unknown"), status.as_u16());
+        self.record_event(record, &request_id, client, user_agent, status, &method, request_bytes, &response, elapsed_ms);
         if status.is_server_error() {
             tracing::warn!(request_id, %method, path, status = status.as_u16(), elapsed_ms, "s3 request failed");
         } else {
             tracing::debug!(request_id, %method, path, status = status.as_u16(), elapsed_ms, "s3 request");
         }
         response
+    }
+}
+
+impl S3Front {
+    /// Queues the data-plane audit event of a request. Requests that never
+    /// reached the access check (malformed signatures, unknown keys) are
+    /// recorded as denials in the org of their bucket when it is known.
+    #[allow(clippy::too_many_arguments)]
+    fn record_event(
+        &self,
+        record: AccessRecord,
+        request_id: &str,
+        client: SocketAddr,
+        user_agent: Option<String>,
+        status: StatusCode,
+        method: &http::Method,
+        request_bytes: Option<u64>,
+        response: &Response<Body>,
+        elapsed_ms: f64,
+    ) {
+        let Some(org) = record.org.clone() else { return };
+        let decision = if record.denied_reason.is_some() || status == StatusCode::FORBIDDEN {
+            keyless_audit::Decision::Deny
+        } else {
+            keyless_audit::Decision::Allow
+        };
+        let action = record.action.clone().unwrap_or_else(|| "s3:Unknown".into());
+        let mut event = keyless_audit::AuditEvent::new(keyless_audit::EventKind::Data, &org, &action, decision);
+        event.request_id = Some(request_id.to_owned());
+        event.operation = record.operation;
+        event.bucket = record.bucket;
+        event.key = record.key;
+        event.principal = record.principal;
+        event.access_key_id = record.access_key_id;
+        event.session_id = record.session_id;
+        event.status = Some(status.as_u16());
+        event.reason = record.denied_reason;
+        event.source_ip = Some(client.ip().to_string());
+        event.user_agent = user_agent;
+        event.duration_ms = Some((elapsed_ms * 1000.0).round() / 1000.0);
+        event.bytes = if *method == http::Method::PUT || *method == http::Method::POST {
+            request_bytes
+        } else {
+            http_body::Body::size_hint(response.body()).exact()
+        };
+        self.state.journal.record_nowait(event);
     }
 }
 
@@ -170,6 +256,7 @@ fn check_signature_shape<B>(req: &Request<B>, region: &str) -> Result<(), S3Erro
             ));
         }
         check_signed_headers_present(headers, &signed)?;
+        check_amz_headers_signed(headers, &signed, false)?;
         return Ok(());
     }
 
@@ -209,6 +296,7 @@ fn check_signature_shape<B>(req: &Request<B>, region: &str) -> Result<(), S3Erro
             ));
         }
         check_signed_headers_present(headers, &signed)?;
+        check_amz_headers_signed(headers, &signed, true)?;
     }
     Ok(())
 }
@@ -264,6 +352,27 @@ fn check_scope(credential: &str, region: &str, code: S3ErrorCode) -> Result<(), 
     }
     if *service != "s3" {
         return Err(error(code, format!("the service {service:?} is wrong; expecting \"s3\"")));
+    }
+    Ok(())
+}
+
+/// Every `x-amz-*` header sent must be signed, so that nobody can add one to a
+/// signed request in transit (an added `x-amz-copy-source` would turn a PUT
+/// into a copy). Presigned URLs may leave `x-amz-content-sha256` unsigned, as
+/// their payload is never part of the signature.
+fn check_amz_headers_signed(headers: &HeaderMap, signed: &[&str], presigned: bool) -> Result<(), S3Error> {
+    for name in headers.keys() {
+        let name = name.as_str();
+        if !name.starts_with("x-amz-") || signed.contains(&name) {
+            continue;
+        }
+        if presigned && name == "x-amz-content-sha256" {
+            continue;
+        }
+        return Err(error(
+            S3ErrorCode::AccessDenied,
+            format!("there were headers present in the request which were not signed: {name}"),
+        ));
     }
     Ok(())
 }
@@ -346,6 +455,18 @@ mod tests {
     fn signed_header_missing_from_request_is_rejected() {
         let req = request(Some(&header_auth("us-east-1", "host;x-amz-content-sha256;x-amz-date;x-amz-meta-a")), "", STD);
         assert_eq!(code(check_signature_shape(&req, "us-east-1")), S3ErrorCode::AccessDenied);
+    }
+
+    #[test]
+    fn unsigned_amz_headers_are_rejected() {
+        for extra in [("x-amz-copy-source", "/b/secret"), ("x-amz-meta-injected", "evil"), ("x-amz-acl", "public-read")] {
+            let mut headers = STD.to_vec();
+            headers.push(extra);
+            let req = request(Some(&header_auth("us-east-1", "host;x-amz-content-sha256;x-amz-date")), "", &headers);
+            let err = check_signature_shape(&req, "us-east-1").unwrap_err();
+            assert_eq!(err.code(), &S3ErrorCode::AccessDenied, "{}", extra.0);
+            assert!(err.message().unwrap().contains(extra.0));
+        }
     }
 
     #[test]

@@ -39,9 +39,26 @@ pub struct S3Settings {
 /// What every layer of the S3 endpoint shares.
 pub struct S3State {
     pub store: Store,
+    pub journal: keyless_audit::Journal,
+    pub metrics: Arc<keyless_audit::Metrics>,
     pub credentials: Arc<Credentials>,
     pub authorizer: Arc<Authorizer>,
     pub settings: S3Settings,
+}
+
+/// Parses `Host` for virtual-hosted-style addressing after removing the port,
+/// which clients send whenever it is not 80 or 443.
+struct PortlessHost(s3s::host::SingleDomain);
+
+impl s3s::host::S3Host for PortlessHost {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> s3s::S3Result<s3s::host::VirtualHost<'a>> {
+        let without_port = match host.rsplit_once(':') {
+            Some((name, port)) if !name.ends_with(']') && port.bytes().all(|b| b.is_ascii_digit()) => name,
+            Some((name, port)) if name.starts_with('[') && port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => host,
+        };
+        self.0.parse_host_header(without_port)
+    }
 }
 
 /// Builds the S3 endpoint as a hyper service.
@@ -51,7 +68,7 @@ pub fn build(state: Arc<S3State>) -> Result<S3Front, String> {
     builder.set_access(access::KeylessAccess { state: state.clone() });
     if let Some(domain) = &state.settings.virtual_host_domain {
         let host = s3s::host::SingleDomain::new(domain).map_err(|err| format!("invalid virtual host domain {domain:?}: {err}"))?;
-        builder.set_host(host);
+        builder.set_host(PortlessHost(host));
     }
     Ok(S3Front::new(builder.build(), state))
 }

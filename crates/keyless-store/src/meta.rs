@@ -102,6 +102,45 @@ CREATE TABLE changes (
     kind TEXT NOT NULL,
     subject TEXT NOT NULL
 );
+"#, r#"
+CREATE TABLE org_settings (
+    org_id TEXT PRIMARY KEY,
+    audit_enabled INTEGER NOT NULL DEFAULT 0
+);
+ALTER TABLE buckets ADD COLUMN audit_enabled INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE audit_events (
+    seq INTEGER PRIMARY KEY,
+    time TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    org_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    principal TEXT,
+    access_key_id TEXT,
+    session_id TEXT,
+    bucket TEXT,
+    key TEXT,
+    request_id TEXT,
+    event TEXT NOT NULL
+);
+CREATE INDEX audit_events_by_org ON audit_events (org_id, seq);
+CREATE INDEX audit_events_by_session ON audit_events (session_id, seq);
+CREATE INDEX audit_events_by_request ON audit_events (request_id);
+CREATE TABLE audit_batches (
+    org_id TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    batch INTEGER NOT NULL,
+    object_key TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    PRIMARY KEY (org_id, stream, batch)
+);
+CREATE TABLE audit_state (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 "#];
 
 /// The metadata database and the blob store beside it.
@@ -725,6 +764,168 @@ impl Store {
         let rows = sqlx::query("DELETE FROM upload_parts WHERE upload_id = ? RETURNING blob_id, size").bind(upload_id).fetch_all(&mut *tx).await?;
         tx.commit().await?;
         rows.iter().map(|r| Ok(BlobRef { id: r.try_get(0)?, size: r.try_get::<i64, _>(1)? as u64 })).collect()
+    }
+}
+
+impl Store {
+    // ---- audit ----
+
+    pub async fn org_audit_enabled(&self, org_id: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT audit_enabled FROM org_settings WHERE org_id = ?").bind(org_id).fetch_optional(&self.read).await?;
+        Ok(match row {
+            Some(r) => r.try_get::<i64, _>(0)? != 0,
+            None => false,
+        })
+    }
+
+    pub async fn set_org_audit(&self, org_id: &str, enabled: bool) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO org_settings (org_id, audit_enabled) VALUES (?, ?) \
+             ON CONFLICT (org_id) DO UPDATE SET audit_enabled = excluded.audit_enabled",
+        )
+        .bind(org_id)
+        .bind(i64::from(enabled))
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn bucket_audit_enabled(&self, bucket: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT audit_enabled FROM buckets WHERE name = ?").bind(bucket).fetch_optional(&self.read).await?;
+        Ok(match row {
+            Some(r) => r.try_get::<i64, _>(0)? != 0,
+            None => false,
+        })
+    }
+
+    pub async fn set_bucket_audit(&self, bucket: &str, enabled: bool) -> Result<()> {
+        let done = sqlx::query("UPDATE buckets SET audit_enabled = ? WHERE name = ?").bind(i64::from(enabled)).bind(bucket).execute(&self.write).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Creates a bucket that the S3 naming rules would refuse (system buckets).
+    pub async fn ensure_system_bucket(&self, name: &str, org_id: &str) -> Result<()> {
+        sqlx::query("INSERT OR IGNORE INTO buckets (name, org_id, created_at) VALUES (?, ?, ?)")
+            .bind(name)
+            .bind(org_id)
+            .bind(now_millis())
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Byte offset of the audit journal up to which events are delivered.
+    pub async fn audit_offset(&self) -> Result<u64> {
+        let row = sqlx::query("SELECT value FROM audit_state WHERE name = 'journal_offset'").fetch_optional(&self.read).await?;
+        Ok(match row {
+            Some(r) => r.try_get::<i64, _>(0)? as u64,
+            None => 0,
+        })
+    }
+
+    /// The newest batch of a chain, as `(batch number, hash)`.
+    pub async fn audit_chain_head(&self, org_id: &str, stream: &str) -> Result<Option<(u64, String)>> {
+        let row = sqlx::query("SELECT batch, hash FROM audit_batches WHERE org_id = ? AND stream = ? ORDER BY batch DESC LIMIT 1")
+            .bind(org_id)
+            .bind(stream)
+            .fetch_optional(&self.write)
+            .await?;
+        row.map(|r| Ok((r.try_get::<i64, _>(0)? as u64, r.try_get(1)?))).transpose()
+    }
+
+    /// Commits one delivery round: index rows, batch records and the new
+    /// journal offset, together.
+    pub async fn commit_audit(&self, events: &[AuditIndexRow], batches: &[AuditBatchRecord], new_offset: u64) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        for e in events {
+            sqlx::query(
+                "INSERT OR IGNORE INTO audit_events (seq, time, kind, org_id, action, decision, principal, access_key_id, session_id, bucket, key, request_id, event) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(e.seq as i64)
+            .bind(&e.time)
+            .bind(&e.kind)
+            .bind(&e.org_id)
+            .bind(&e.action)
+            .bind(&e.decision)
+            .bind(&e.principal)
+            .bind(&e.access_key_id)
+            .bind(&e.session_id)
+            .bind(&e.bucket)
+            .bind(&e.key)
+            .bind(&e.request_id)
+            .bind(&e.event)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for b in batches {
+            sqlx::query(
+                "INSERT OR REPLACE INTO audit_batches (org_id, stream, batch, object_key, hash, prev_hash, first_seq, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&b.org_id)
+            .bind(&b.stream)
+            .bind(b.batch as i64)
+            .bind(&b.object_key)
+            .bind(&b.hash)
+            .bind(&b.prev_hash)
+            .bind(b.first_seq as i64)
+            .bind(b.last_seq as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("INSERT INTO audit_state (name, value) VALUES ('journal_offset', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+            .bind(new_offset as i64)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Queries indexed audit events, newest first. Returns the event JSON and seq.
+    pub async fn query_audit(&self, filter: &AuditFilter) -> Result<Vec<(u64, String)>> {
+        let rows = sqlx::query(
+            "SELECT seq, event FROM audit_events WHERE org_id = ? \
+             AND (? IS NULL OR seq < ?) \
+             AND (? IS NULL OR time >= ?) AND (? IS NULL OR time <= ?) \
+             AND (? IS NULL OR kind = ?) AND (? IS NULL OR principal = ?) \
+             AND (? IS NULL OR access_key_id = ?) AND (? IS NULL OR session_id = ?) \
+             AND (? IS NULL OR bucket = ?) AND (? IS NULL OR substr(key, 1, length(?)) = ?) \
+             AND (? IS NULL OR action = ?) AND (? IS NULL OR decision = ?) AND (? IS NULL OR request_id = ?) \
+             ORDER BY seq DESC LIMIT ?",
+        )
+        .bind(&filter.org_id)
+        .bind(filter.before_seq.map(|s| s as i64))
+        .bind(filter.before_seq.map(|s| s as i64))
+        .bind(&filter.since)
+        .bind(&filter.since)
+        .bind(&filter.until)
+        .bind(&filter.until)
+        .bind(&filter.kind)
+        .bind(&filter.kind)
+        .bind(&filter.principal)
+        .bind(&filter.principal)
+        .bind(&filter.access_key_id)
+        .bind(&filter.access_key_id)
+        .bind(&filter.session_id)
+        .bind(&filter.session_id)
+        .bind(&filter.bucket)
+        .bind(&filter.bucket)
+        .bind(&filter.prefix)
+        .bind(&filter.prefix)
+        .bind(&filter.prefix)
+        .bind(&filter.action)
+        .bind(&filter.action)
+        .bind(&filter.decision)
+        .bind(&filter.decision)
+        .bind(&filter.request_id)
+        .bind(&filter.request_id)
+        .bind(i64::from(filter.limit))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get::<i64, _>(0)? as u64, r.try_get(1)?))).collect()
     }
 }
 

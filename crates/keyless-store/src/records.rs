@@ -202,3 +202,54 @@ impl ChangeKind {
         .find(|k| k.as_str() == s)
     }
 }
+
+/// An audit event as indexed for queries; `event` is its JSON.
+#[derive(Debug, Clone, Default)]
+pub struct AuditIndexRow {
+    pub seq: u64,
+    pub time: String,
+    pub kind: String,
+    pub org_id: String,
+    pub action: String,
+    pub decision: String,
+    pub principal: Option<String>,
+    pub access_key_id: Option<String>,
+    pub session_id: Option<String>,
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub request_id: Option<String>,
+    pub event: String,
+}
+
+/// A delivered audit batch: one object in the org's audit bucket.
+#[derive(Debug, Clone)]
+pub struct AuditBatchRecord {
+    pub org_id: String,
+    pub stream: String,
+    pub batch: u64,
+    pub object_key: String,
+    pub hash: String,
+    pub prev_hash: String,
+    pub first_seq: u64,
+    pub last_seq: u64,
+}
+
+/// Filters of an audit query; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub org_id: String,
+    /// Cursor: only events with a smaller sequence number.
+    pub before_seq: Option<u64>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub kind: Option<String>,
+    pub principal: Option<String>,
+    pub access_key_id: Option<String>,
+    pub session_id: Option<String>,
+    pub bucket: Option<String>,
+    pub prefix: Option<String>,
+    pub action: Option<String>,
+    pub decision: Option<String>,
+    pub request_id: Option<String>,
+    pub limit: u32,
+}

@@ -20,6 +20,8 @@ use crate::config::{Config, ServeArgs};
 /// How often each node reads the change feed; revocations reach every node
 /// within this interval plus one database read.
 const CHANGE_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// How often audit events are indexed and delivered to audit buckets.
+const AUDIT_DELIVERY_INTERVAL: Duration = Duration::from_secs(1);
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.resolve()?;
@@ -40,14 +42,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         });
     }
 
+    let journal = keyless_audit::Journal::open(&config.data_dir.join("audit")).await.context("cannot open the audit journal")?;
+    let signing_seed = master.derive("audit-checkpoint-signing");
+    let delivery = Arc::new(
+        keyless_audit::Delivery::new(store.clone(), journal.path().to_path_buf(), &signing_seed)
+            .ok_or_else(|| anyhow::anyhow!("cannot derive the audit signing key"))?,
+    );
+    delivery.clone().spawn(AUDIT_DELIVERY_INTERVAL);
+    let metrics = Arc::new(keyless_audit::Metrics::default());
+
     let s3_state = Arc::new(S3State {
         store: store.clone(),
+        journal: journal.clone(),
+        metrics: metrics.clone(),
         credentials: credentials.clone(),
         authorizer: authorizer.clone(),
         settings: S3Settings { region: config.region.clone(), virtual_host_domain: config.s3_virtual_host_domain.clone() },
     });
     let s3 = keyless_s3::build(s3_state).map_err(anyhow::Error::msg)?;
-    let api_state = Arc::new(ApiState { store, credentials, authorizer, oidc: OidcVerifier::new() });
+    let api_state = Arc::new(ApiState { store, credentials, authorizer, oidc: OidcVerifier::new(), journal, delivery, metrics });
     let api = keyless_api::router(api_state);
 
     // Bind both before serving either, so /healthz answers only when both do.
@@ -121,6 +134,7 @@ async fn bootstrap(config: &Config, store: &Store, credentials: &Credentials) ->
                 actions: vec!["*".into()],
                 resources: vec!["*".into()],
                 principals: vec!["user/admin".into()],
+                conditions: Default::default(),
             }],
         };
         store.put_policy(&config.org_id, &policy.name, &serde_json::to_string(&policy)?).await?;

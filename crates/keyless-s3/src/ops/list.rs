@@ -34,6 +34,14 @@ pub(crate) async fn list_page(state: &S3State, bucket: &str, prefix: &str, delim
     }
     let delimiter = delimiter.filter(|d| !d.is_empty());
     let mut cursor = after.to_owned();
+    // A marker that is itself a common prefix (the last entry of the previous
+    // page) must skip every key under it, or paging would return it again.
+    if let Some(d) = delimiter
+        && let Some(rest) = after.strip_prefix(prefix)
+        && rest.ends_with(d)
+    {
+        cursor = format!("{after}\u{10FFFF}");
+    }
     'fetch: loop {
         let batch = state.store.list_objects(bucket, prefix, &cursor, BATCH).await.map_err(store_error)?;
         let exhausted = batch.len() < BATCH as usize;

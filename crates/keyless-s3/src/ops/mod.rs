@@ -23,6 +23,8 @@ pub struct KeylessS3 {
 /// Longest object key S3 accepts, in bytes of UTF-8.
 pub const MAX_KEY_BYTES: usize = 1024;
 
+pub use bucket::RESERVED_PREFIX as RESERVED_BUCKET_PREFIX;
+
 pub(crate) fn auth_context<T>(req: &S3Request<T>) -> S3Result<&AuthContext> {
     req.extensions
         .get::<AuthContext>()
