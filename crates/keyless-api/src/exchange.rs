@@ -49,6 +49,7 @@ pub(crate) fn verify_error(err: &VerifyError) -> ApiError {
         VerifyError::Missing => (StatusCode::UNAUTHORIZED, "MissingToken"),
         VerifyError::Expired => (StatusCode::UNAUTHORIZED, "ExpiredToken"),
         VerifyError::Keys(_) => (StatusCode::SERVICE_UNAVAILABLE, "IDPCommunicationError"),
+        VerifyError::ClaimCondition(_) => (StatusCode::FORBIDDEN, "IDPRejectedClaim"),
         _ => (StatusCode::UNAUTHORIZED, "InvalidIdentityToken"),
     };
     ApiError::new(status, code, err.to_string())
@@ -67,6 +68,7 @@ pub(crate) async fn exchange(
     duration_seconds: u64,
     attributes: BTreeMap<String, String>,
     server_attrs: BTreeMap<String, String>,
+    session_policy: Option<String>,
 ) -> Result<Exchanged, ApiError> {
     let mut event = keyless_audit::AuditEvent::new(
         keyless_audit::EventKind::Exchange,
@@ -77,7 +79,7 @@ pub(crate) async fn exchange(
     if !token.trim().is_empty() {
         event.token_id = Some(keyless_audit::token_id(unverified_jti(token).as_deref(), token.trim()));
     }
-    let result = run_exchange(state, org, token, config_id, config_name, duration_seconds, attributes, server_attrs, &mut event).await;
+    let result = run_exchange(state, org, token, config_id, config_name, duration_seconds, attributes, server_attrs, session_policy, &mut event).await;
     match &result {
         Ok(done) => {
             event.decision = keyless_audit::Decision::Allow;
@@ -126,6 +128,7 @@ async fn run_exchange(
     duration_seconds: u64,
     attributes: BTreeMap<String, String>,
     server_attrs: BTreeMap<String, String>,
+    session_policy: Option<String>,
     event: &mut keyless_audit::AuditEvent,
 ) -> Result<Exchanged, ApiError> {
     if token.trim().is_empty() {
@@ -187,6 +190,7 @@ async fn run_exchange(
     // Session attributes: claims the server read from the verified token,
     // server-derived keys, and the caller's own attributes under `attr/`.
     let mut session_attrs = server_attrs;
+    session_attrs.extend(verified.mapped_attributes.clone());
     session_attrs.insert("jwt:sub".into(), verified.subject.clone());
     session_attrs.insert("jwt:iss".into(), verified.issuer.clone());
     for (key, value) in &attributes {
@@ -226,7 +230,7 @@ async fn run_exchange(
         cfg: config.id.clone(),
         iat: now,
         exp: now + duration as i64,
-        policy: None,
+        policy: session_policy,
         attrs: session_attrs,
     };
     let minted = state.credentials.mint_temporary(claims);
@@ -243,7 +247,7 @@ async fn run_exchange(
 /// `POST /v1/cwobject/temporary-credentials/oidc`.
 pub async fn exchange_oidc(State(state): State<Arc<ApiState>>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let request: ExchangeRequest = json::parse(&body)?;
-    let done = exchange(&state, &request.org_id, &request.oidc_token, request.config_id.as_deref(), None, request.duration_seconds, request.attributes, BTreeMap::new()).await?;
+    let done = exchange(&state, &request.org_id, &request.oidc_token, request.config_id.as_deref(), None, request.duration_seconds, request.attributes, BTreeMap::new(), None).await?;
     let minted = done.minted;
     Ok(Json(json!({
         "accessKeyId": minted.access_key_id,
@@ -264,7 +268,7 @@ pub async fn container_credentials(State(state): State<Arc<ApiState>>, Path(org)
             "the OIDC token is missing: send it in the Authorization header (AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)",
         )
     })?;
-    let done = exchange(&state, &org, token, None, None, 0, BTreeMap::new(), BTreeMap::new()).await?;
+    let done = exchange(&state, &org, token, None, None, 0, BTreeMap::new(), BTreeMap::new(), None).await?;
     let minted = done.minted;
     Ok(Json(json!({
         "AccessKeyId": minted.access_key_id,

@@ -43,6 +43,7 @@ impl From<ApiError> for StsError {
             "ExpiredToken" => (StatusCode::BAD_REQUEST, "ExpiredTokenException"),
             "IDPCommunicationError" => (StatusCode::BAD_REQUEST, "IDPCommunicationError"),
             "InvalidIdentityToken" | "MissingToken" => (StatusCode::BAD_REQUEST, "InvalidIdentityToken"),
+            "IDPRejectedClaim" => (StatusCode::FORBIDDEN, "IDPRejectedClaim"),
             "AccessDenied" => (StatusCode::FORBIDDEN, "AccessDenied"),
             "InternalError" => (StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure"),
             _ => (StatusCode::BAD_REQUEST, "ValidationError"),
@@ -151,11 +152,16 @@ async fn assume_role_with_web_identity(state: &ApiState, params: &BTreeMap<Strin
     if token.is_empty() {
         return Err(StsError { status: StatusCode::BAD_REQUEST, code: "InvalidIdentityToken", message: "the WebIdentityToken parameter is missing or empty".into() });
     }
-    if params.contains_key("Policy") || params.contains_key("PolicyArns.member.1") {
-        // TODO: session policies narrow permissions; until they are evaluated,
-        // refusing them is the only safe answer.
-        return Err(StsError { status: StatusCode::BAD_REQUEST, code: "MalformedPolicyDocument", message: "session policies are not supported yet".into() });
+    if params.keys().any(|k| k.starts_with("PolicyArns.")) {
+        return Err(StsError::validation("PolicyArns is not supported: pass the session policy inline in Policy"));
     }
+    let session_policy = match params.get("Policy") {
+        None => None,
+        Some(text) => match keyless_policy::SessionPolicy::parse(text) {
+            Ok(_) => Some(text.clone()),
+            Err(err) => return Err(StsError { status: StatusCode::BAD_REQUEST, code: "MalformedPolicyDocument", message: err.to_string() }),
+        },
+    };
     let duration = match params.get("DurationSeconds") {
         None => 0,
         Some(d) => d.parse::<u64>().map_err(|_| StsError::validation(format!("DurationSeconds {d:?} is not a number")))?,
@@ -163,7 +169,7 @@ async fn assume_role_with_web_identity(state: &ApiState, params: &BTreeMap<Strin
 
     let mut server_attrs = BTreeMap::new();
     server_attrs.insert("sts:RoleSessionName".to_owned(), session_name.clone());
-    let done = exchange(state, &role.org, token, None, Some(&role.role), duration, BTreeMap::new(), server_attrs).await?;
+    let done = exchange(state, &role.org, token, None, Some(&role.role), duration, BTreeMap::new(), server_attrs, session_policy).await?;
     let minted = done.minted;
     let verified = done.verified;
     let audience = match verified.claims.get("aud") {

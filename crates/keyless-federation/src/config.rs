@@ -35,6 +35,15 @@ pub struct OidcConfigInput {
     pub max_duration_seconds: Option<u64>,
     #[serde(default)]
     pub default_duration_seconds: Option<u64>,
+    /// Conditions over the token's claims (keys `jwt:<claim>`, nested claims by
+    /// dotted path), in the policy condition language; all must hold.
+    #[serde(default)]
+    pub conditions: Option<keyless_policy::Conditions>,
+    /// Session keys to fill from claims: `{"aws:PrincipalTag/team": "groups"}`
+    /// or `{"jwt:repository": "repository"}`. Keys must start with `jwt:` or
+    /// `aws:PrincipalTag/`; values are claim paths.
+    #[serde(default)]
+    pub attribute_mapping: Option<std::collections::BTreeMap<String, String>>,
     /// Read-only fields that GET returns. They are accepted so that a client
     /// can PUT back what it read; `id` must then name the configuration.
     #[serde(default)]
@@ -65,6 +74,10 @@ pub struct OidcConfig {
     pub min_duration_seconds: u64,
     pub max_duration_seconds: u64,
     pub default_duration_seconds: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<keyless_policy::Conditions>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub attribute_mapping: std::collections::BTreeMap<String, String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -119,6 +132,18 @@ impl OidcConfigInput {
         if default < min || default > max {
             return Err(invalid("defaultDurationSeconds", format!("{default} is outside the bounds {min}..{max}")));
         }
+        let attribute_mapping = self.attribute_mapping.unwrap_or_default();
+        for (target, claim) in &attribute_mapping {
+            let target_ok = target.strip_prefix("jwt:").or_else(|| target.strip_prefix("aws:PrincipalTag/")).is_some_and(|rest| {
+                !rest.is_empty() && rest.len() <= 128 && rest.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(c))
+            });
+            if !target_ok {
+                return Err(invalid("attributeMapping", format!("{target:?} is not a session key: expected jwt:<name> or aws:PrincipalTag/<name>")));
+            }
+            if claim.is_empty() || claim.len() > 256 {
+                return Err(invalid("attributeMapping", format!("the claim path for {target:?} must be 1 to 256 characters")));
+            }
+        }
         let leeway = self.leeway_seconds.unwrap_or(DEFAULT_LEEWAY);
         if leeway > 600 {
             return Err(invalid("leewaySeconds", format!("{leeway} is above the maximum of 600")));
@@ -137,6 +162,8 @@ impl OidcConfigInput {
             min_duration_seconds: min,
             max_duration_seconds: max,
             default_duration_seconds: default,
+            conditions: self.conditions.filter(|c| !c.is_empty()),
+            attribute_mapping,
             created_at,
             updated_at,
         })

@@ -14,6 +14,10 @@
 //! 5. `check_times`: `exp` is present, numeric and in the future; `nbf` and `iat`,
 //!    when present, are not in the future; all with the configured leeway, and
 //!    `iat` no older than the maximum token age when one is set.
+//! 6. `check_claim_conditions`: the configuration's conditions hold over the
+//!    claims, each claim available as `jwt:<path>` (nested claims by dotted
+//!    path, arrays as several values). Claim values are data: a `*` in a claim
+//!    matches only a `*`.
 //!
 //! The org policy check (`cwobject:CreateAccessKeyOIDC`) follows in the API layer.
 
@@ -59,6 +63,8 @@ pub enum VerifyError {
     TooOld,
     #[error("the token has no sub claim")]
     Subject,
+    #[error("the token's claims do not satisfy the configuration's condition {0}")]
+    ClaimCondition(String),
     #[error("{0}")]
     Keys(JwksError),
 }
@@ -79,6 +85,7 @@ impl VerifyError {
             VerifyError::NotYetValid(_) => "not-yet-valid",
             VerifyError::TooOld => "too-old",
             VerifyError::Subject => "subject",
+            VerifyError::ClaimCondition(_) => "claim-condition",
             VerifyError::Keys(_) => "idp-unreachable",
         }
     }
@@ -92,6 +99,8 @@ pub struct VerifiedToken {
     pub subject: String,
     pub claims: Map<String, Value>,
     pub principal: String,
+    /// Session keys filled by the configuration's attribute mapping.
+    pub mapped_attributes: std::collections::BTreeMap<String, String>,
 }
 
 /// Parsed, not yet verified, header fields this pipeline reads.
@@ -121,13 +130,16 @@ impl OidcVerifier {
         let claims = self.verify_signature(token, &header, config).await?;
         check_audience(&claims, config)?;
         check_times(&claims, config, now)?;
+        let claim_context = claims_context(&claims);
+        check_claim_conditions(&claim_context, config)?;
 
         let issuer = config.issuer_url.clone();
         let subject = match claims.get("sub") {
             Some(Value::String(sub)) if !sub.is_empty() => sub.clone(),
             _ => return Err(VerifyError::Subject),
         };
-        Ok(VerifiedToken { principal: format!("role/{issuer}:{subject}"), config: config.clone(), issuer, subject, claims })
+        let mapped_attributes = map_attributes(&claim_context, config);
+        Ok(VerifiedToken { principal: format!("role/{issuer}:{subject}"), config: config.clone(), issuer, subject, claims, mapped_attributes })
     }
 
     async fn verify_signature(&self, token: &str, header: &UnverifiedHeader, config: &OidcConfig) -> Result<Map<String, Value>, VerifyError> {
@@ -317,6 +329,65 @@ fn select_config<'c>(org: &str, unverified_claims: &Map<String, Value>, configs:
         .ok_or_else(|| VerifyError::UnknownIssuer { org: org.to_owned(), issuer: issuer.chars().take(256).collect() })
 }
 
+/// Flattens claims into condition keys: `jwt:<path>`, with nested objects
+/// joined by `.` and arrays of scalars as several values. Depth is capped.
+pub fn claims_context(claims: &Map<String, Value>) -> keyless_policy::Context {
+    fn walk(prefix: &str, value: &Value, depth: usize, context: &mut keyless_policy::Context) {
+        match value {
+            Value::String(s) => context.insert(prefix, s.clone()),
+            Value::Number(n) => context.insert(prefix, n.to_string()),
+            Value::Bool(b) => context.insert(prefix, b.to_string()),
+            Value::Array(items) => {
+                for item in items {
+                    match item {
+                        Value::String(s) => context.insert(prefix, s.clone()),
+                        Value::Number(n) => context.insert(prefix, n.to_string()),
+                        Value::Bool(b) => context.insert(prefix, b.to_string()),
+                        _ => {}
+                    }
+                }
+            }
+            Value::Object(map) if depth < 8 => {
+                for (key, inner) in map {
+                    walk(&format!("{prefix}.{key}"), inner, depth + 1, context);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut context = keyless_policy::Context::new();
+    for (key, value) in claims {
+        walk(&format!("jwt:{key}"), value, 0, &mut context);
+    }
+    context
+}
+
+/// Step 6.
+fn check_claim_conditions(context: &keyless_policy::Context, config: &OidcConfig) -> Result<(), VerifyError> {
+    let Some(conditions) = &config.conditions else { return Ok(()) };
+    for trace in conditions.evaluate_granting(context) {
+        if !trace.matched {
+            return Err(VerifyError::ClaimCondition(format!("{} on {}", trace.operator, trace.key)));
+        }
+    }
+    Ok(())
+}
+
+/// Copies mapped claims into session keys. A claim with several values is
+/// joined with commas; a missing claim leaves its key out.
+fn map_attributes(context: &keyless_policy::Context, config: &OidcConfig) -> std::collections::BTreeMap<String, String> {
+    let mut mapped = std::collections::BTreeMap::new();
+    for (target, claim) in &config.attribute_mapping {
+        let source = format!("jwt:{}", claim.strip_prefix("jwt:").unwrap_or(claim));
+        if let Some(values) = context.get(&source)
+            && !values.is_empty()
+        {
+            mapped.insert(target.clone(), values.join(","));
+        }
+    }
+    mapped
+}
+
 /// Step 4.
 fn check_audience(claims: &Map<String, Value>, config: &OidcConfig) -> Result<(), VerifyError> {
     let matches = |aud: &str| config.audiences.iter().any(|a| a == aud);
@@ -394,6 +465,8 @@ KXHq3sYzQ4hXHk979jNJCcony3q5FjScG8yX4NQh3sTNJyte4KfLy94p
             min_duration_seconds: 900,
             max_duration_seconds: 43200,
             default_duration_seconds: 3600,
+            conditions: None,
+            attribute_mapping: Default::default(),
             created_at: String::new(),
             updated_at: String::new(),
         }
@@ -538,6 +611,51 @@ KXHq3sYzQ4hXHk979jNJCcony3q5FjScG8yX4NQh3sTNJyte4KfLy94p
             let token = format!("{header}.{payload}.c2ln");
             assert_eq!(verify(&token, NOW).await.unwrap_err(), VerifyError::Signature, "{field}");
         }
+    }
+
+    #[tokio::test]
+    async fn claim_conditions_gate_the_exchange() {
+        let mut cfg = config();
+        cfg.conditions = Some(
+            keyless_policy::Conditions::from_json(&json!({
+                "StringEquals": {"jwt:kubernetes.io.namespace": "ml"},
+                "StringLike": {"jwt:sub": "system:serviceaccount:ml:*"}
+            }))
+            .unwrap(),
+        );
+        let verifier = OidcVerifier::new();
+        let mut c = claims(NOW);
+        c["kubernetes.io"] = json!({"namespace": "ml", "serviceaccount": {"name": "trainer"}});
+        assert!(verifier.verify("default", &sign(&c, Some("k1")), std::slice::from_ref(&cfg), NOW).await.is_ok());
+        c["kubernetes.io"]["namespace"] = json!("other");
+        let err = verifier.verify("default", &sign(&c, Some("k1")), std::slice::from_ref(&cfg), NOW).await.unwrap_err();
+        assert!(matches!(err, VerifyError::ClaimCondition(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn hostile_claim_values_match_literally() {
+        let mut cfg = config();
+        cfg.conditions = Some(keyless_policy::Conditions::from_json(&json!({"StringEquals": {"jwt:repository": "acme/train"}})).unwrap());
+        let verifier = OidcVerifier::new();
+        for hostile in ["*", "acme/*", "acme/train/..", "?cme/train"] {
+            let mut c = claims(NOW);
+            c["repository"] = json!(hostile);
+            let result = verifier.verify("default", &sign(&c, Some("k1")), std::slice::from_ref(&cfg), NOW).await;
+            assert!(matches!(result, Err(VerifyError::ClaimCondition(_))), "{hostile}");
+        }
+    }
+
+    #[tokio::test]
+    async fn attribute_mapping_copies_claims() {
+        let mut cfg = config();
+        cfg.attribute_mapping.insert("aws:PrincipalTag/team".into(), "team".into());
+        cfg.attribute_mapping.insert("jwt:repository".into(), "repository".into());
+        let mut c = claims(NOW);
+        c["team"] = json!("vision");
+        c["repository"] = json!("acme/train");
+        let verified = OidcVerifier::new().verify("default", &sign(&c, Some("k1")), &[cfg], NOW).await.unwrap();
+        assert_eq!(verified.mapped_attributes.get("aws:PrincipalTag/team").map(String::as_str), Some("vision"));
+        assert_eq!(verified.mapped_attributes.get("jwt:repository").map(String::as_str), Some("acme/train"));
     }
 
     #[tokio::test]

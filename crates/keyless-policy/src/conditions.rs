@@ -110,6 +110,13 @@ impl Conditions {
         self.conditions.iter().map(|condition| condition.evaluate(context, effect)).collect()
     }
 
+    /// Evaluates the conditions as an Allow statement's would be evaluated: a
+    /// request value that does not fit an operator's type fails. Used for the
+    /// claim conditions of WIF configurations, which grant.
+    pub fn evaluate_granting(&self, context: &Context) -> Vec<ConditionTrace> {
+        self.evaluate(context, Effect::Allow)
+    }
+
     /// Builds the block from `(operator, [(key, [value])])` as read from JSON.
     fn build(blocks: Vec<(String, Vec<(String, Vec<String>)>)>) -> Result<Conditions, String> {
         let mut conditions = Vec::new();

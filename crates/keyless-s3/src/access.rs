@@ -160,7 +160,9 @@ impl KeylessAccess {
                 r.session_id = caller.session().map(|s| s.sid.clone());
             }
         });
-        if is_system_bucket(bucket.as_deref()) && !READ_ONLY_ACTIONS.contains(&mapping.action) {
+        // CreateBucket on a reserved name is rejected by the naming rules,
+        // with the more precise InvalidBucketName.
+        if is_system_bucket(bucket.as_deref()) && !READ_ONLY_ACTIONS.contains(&mapping.action) && op != "CreateBucket" {
             return Err(S3Error::with_message(S3ErrorCode::AccessDenied, "system buckets such as audit log buckets are read-only"));
         }
         self.require(&auth, mapping.action, &resource).await?;
