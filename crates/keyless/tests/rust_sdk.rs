@@ -3,131 +3,14 @@
 //! Each test starts its own server on loopback ports with a fresh data
 //! directory, drives it with `aws-sdk-s3`, and stops it when dropped.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-use aws_credential_types::Credentials;
+use std::process::Command;
+
 use aws_sdk_s3::primitives::ByteStream;
-use serde_json::{Value, json};
+use serde_json::json;
 
-// A throwaway P-256 key generated for these tests; its public half is uploaded
-// as the JWKS of the test OIDC configuration.
-const TEST_EC_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgsts70Pp9kPyKodSv\n7OWP/pOY79UORp04200Po4QzDXChRANCAASo8bghdyEDTvn18PUyQbw6LrkcAeGX\nvwaFg5CzUrqSsGAPmQ14O6hUDVXfGdDB3GodzSYozLwAMaZGZKbCxj9W\n-----END PRIVATE KEY-----\n";
-const TEST_EC_X: &str = "qPG4IXchA0759fD1MkG8Oi65HAHhl78GhYOQs1K6krA";
-const TEST_EC_Y: &str = "YA-ZDXg7qFQNVd8Z0MHcah3NJijMvAAxpkZkpsLGP1Y";
-const ISSUER: &str = "https://issuer.keyless.test";
-
-struct Server {
-    child: Child,
-    s3: String,
-    api: String,
-    admin_token: String,
-    _data_dir: TempDir,
-}
-
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn start_server() -> Server {
-    let dir = std::env::temp_dir().join(format!("keyless-e2e-{}-{}", std::process::id(), free_port()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (s3_port, api_port) = (free_port(), free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_keyless"))
-        .args(["serve", "--data-dir"])
-        .arg(&dir)
-        .args(["--s3-listen", &format!("127.0.0.1:{s3_port}"), "--api-listen", &format!("127.0.0.1:{api_port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the keyless binary starts");
-    let api = format!("http://127.0.0.1:{api_port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(resp) = reqwest::get(format!("{api}/healthz")).await
-            && resp.status().is_success()
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "keyless did not become healthy within 30 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let admin_token = std::fs::read_to_string(dir.join("admin-token")).unwrap();
-    Server { child, s3: format!("http://127.0.0.1:{s3_port}"), api, admin_token, _data_dir: TempDir(dir) }
-}
-
-impl Server {
-    async fn api(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
-        let resp = reqwest::Client::new()
-            .request(method, format!("{}{path}", self.api))
-            .bearer_auth(&self.admin_token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    fn s3_client(&self, access_key: &str, secret: &str, token: Option<&str>) -> aws_sdk_s3::Client {
-        let creds = Credentials::new(access_key, secret, token.map(str::to_owned), None, "keyless-test");
-        let config = aws_sdk_s3::Config::builder()
-            .behavior_version_latest()
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .endpoint_url(&self.s3)
-            .force_path_style(true)
-            .credentials_provider(creds)
-            .build();
-        aws_sdk_s3::Client::from_conf(config)
-    }
-
-    async fn admin_s3(&self) -> aws_sdk_s3::Client {
-        let (status, key) = self.api(reqwest::Method::POST, "/v1/cwobject/access-key", json!({"durationSeconds": 0})).await;
-        assert_eq!(status, 200, "{key}");
-        self.s3_client(key["accessKeyId"].as_str().unwrap(), key["secretKey"].as_str().unwrap(), None)
-    }
-}
-
-fn workload_token(sub: &str, exp_in: i64) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let claims = json!({"iss": ISSUER, "sub": sub, "aud": "keyless", "iat": now, "exp": now + exp_in});
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-    header.kid = Some("test-key".into());
-    let key = jsonwebtoken::EncodingKey::from_ec_pem(TEST_EC_KEY.as_bytes()).unwrap();
-    jsonwebtoken::encode(&header, &claims, &key).unwrap()
-}
-
-async fn configure_workload(server: &Server, sub: &str, bucket: &str) {
-    let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "x": TEST_EC_X, "y": TEST_EC_Y, "kid": "test-key", "alg": "ES256", "use": "sig"}]});
-    let (status, body) = server
-        .api(reqwest::Method::POST, "/v1/keyless/wif/oidc", json!({"orgId": "default", "name": "test", "issuerUrl": ISSUER, "audiences": ["keyless"], "jwks": jwks}))
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let principal = format!("role/{ISSUER}:{sub}");
-    let policy = json!({"policy": {"version": "v1alpha1", "name": "workload", "statements": [
-        {"name": "exchange", "effect": "Allow", "actions": ["cwobject:CreateAccessKeyOIDC"], "resources": ["*"], "principals": [principal]},
-        {"name": "rw", "effect": "Allow", "actions": ["s3:GetObject", "s3:PutObject", "s3:ListBucket"], "resources": [bucket, format!("{bucket}/*")], "principals": [principal]}
-    ]}});
-    let (status, body) = server.api(reqwest::Method::POST, "/v1/cwobject/access-policy", policy).await;
-    assert_eq!(status, 200, "{body}");
-}
+use common::{ISSUER, Server, configure_workload, start_server, workload_token};
 
 #[tokio::test]
 async fn sdk_put_get_with_default_checksums() {
@@ -254,7 +137,7 @@ async fn sdk_web_identity_through_sts() {
     let server = start_server().await;
     server.admin_s3().await.create_bucket().bucket("jobs").send().await.unwrap();
     configure_workload(&server, "repo:acme/train:ref:refs/heads/main", "jobs").await;
-    let token_file = server._data_dir.0.join("web-identity-token");
+    let token_file = server.data_dir.0.join("web-identity-token");
     std::fs::write(&token_file, workload_token("repo:acme/train:ref:refs/heads/main", 600)).unwrap();
     let vars = [
         ("AWS_ROLE_ARN", "arn:aws:iam::default:role/test".to_owned()),
