@@ -25,9 +25,10 @@ pub struct Authorizer {
 }
 
 /// Actions that only org policies decide, so that a bucket policy cannot lock
-/// the bucket's owner out of repairing it.
+/// the bucket's owner out of reading, repairing or removing it.
 fn decided_by_org_alone(action: &str) -> bool {
-    !action.starts_with("s3:") || action == "s3:PutBucketPolicy" || action == "s3:ListAllMyBuckets" || action == "s3:CreateBucket"
+    !action.starts_with("s3:")
+        || matches!(action, "s3:PutBucketPolicy" | "s3:GetBucketPolicy" | "s3:DeleteBucketPolicy" | "s3:ListAllMyBuckets" | "s3:CreateBucket")
 }
 
 impl Authorizer {

@@ -1,5 +1,7 @@
-//! The `keyless` binary: `keyless serve` runs the server.
+//! The `keyless` binary: `keyless serve` runs the server; the other
+//! subcommands are the CLI for administrators and workloads (`cli`).
 
+mod cli;
 mod config;
 mod serve;
 
@@ -16,6 +18,8 @@ struct Cli {
 enum Command {
     /// Run the server: the S3 endpoint and the API endpoint.
     Serve(config::ServeArgs),
+    #[command(flatten)]
+    Cli(cli::Command),
 }
 
 fn main() -> std::process::ExitCode {
@@ -28,10 +32,11 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Serve(args) => runtime.block_on(serve::run(args)).map(|()| std::process::ExitCode::SUCCESS),
+        Command::Cli(command) => runtime.block_on(cli::run(command)),
     };
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             std::process::ExitCode::FAILURE

@@ -67,9 +67,13 @@ async fn session_id_ties_data_events_to_exchange() {
 async fn rejected_exchange_is_recorded_with_reason() {
     let server = start_server().await;
     configure_workload(&server, "system:serviceaccount:ml:trainer", "work").await;
-    let mut token = workload_token("system:serviceaccount:ml:trainer", 600);
-    token.pop();
-    token.push('A');
+    // Change a character in the middle of the signature: every bit there is
+    // significant, unlike the padding bits of the last character.
+    let valid = workload_token("system:serviceaccount:ml:trainer", 600);
+    let signature_start = valid.rfind('.').unwrap() + 1;
+    let middle = signature_start + (valid.len() - signature_start) / 2;
+    let replacement = if &valid[middle..=middle] == "A" { "B" } else { "A" };
+    let token = format!("{}{replacement}{}", &valid[..middle], &valid[middle + 1..]);
     let (status, _) = server
         .api(reqwest::Method::POST, "/v1/cwobject/temporary-credentials/oidc", json!({"orgId": "default", "oidcToken": token}))
         .await;

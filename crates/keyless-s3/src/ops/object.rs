@@ -50,6 +50,12 @@ fn store_headers(headers: ContentHeaders) -> BTreeMap<String, String> {
     map
 }
 
+/// The stored content type, or `binary/octet-stream` as S3 reports for objects
+/// uploaded without one.
+fn content_type(meta: &ObjectMeta) -> Option<ContentType> {
+    meta.content_type.as_deref().unwrap_or("binary/octet-stream").parse().ok()
+}
+
 fn stored_expires(meta: &ObjectMeta) -> Option<Timestamp> {
     meta.headers.get("expires").and_then(|v| Timestamp::parse(TimestampFormat::HttpDate, v).ok())
 }
@@ -243,7 +249,7 @@ pub async fn get_object(state: &S3State, req: S3Request<GetObjectInput>) -> S3Re
         accept_ranges: Some("bytes".into()),
         e_tag: Some(etag_header(&obj)),
         last_modified: Some(timestamp(obj.last_modified)),
-        content_type: obj.meta.content_type.as_deref().and_then(|t| t.parse().ok()),
+        content_type: content_type(&obj.meta),
         cache_control: input.response_cache_control.or_else(|| obj.meta.headers.get("cache-control").cloned()),
         content_disposition: input.response_content_disposition.or_else(|| obj.meta.headers.get("content-disposition").cloned()),
         content_encoding: input.response_content_encoding.or_else(|| obj.meta.headers.get("content-encoding").cloned()),
@@ -280,7 +286,7 @@ pub async fn head_object(state: &S3State, req: S3Request<HeadObjectInput>) -> S3
         accept_ranges: Some("bytes".into()),
         e_tag: Some(etag_header(&obj)),
         last_modified: Some(timestamp(obj.last_modified)),
-        content_type: obj.meta.content_type.as_deref().and_then(|t| t.parse().ok()),
+        content_type: content_type(&obj.meta),
         cache_control: obj.meta.headers.get("cache-control").cloned(),
         content_disposition: obj.meta.headers.get("content-disposition").cloned(),
         content_encoding: obj.meta.headers.get("content-encoding").cloned(),
