@@ -76,6 +76,7 @@ pub(crate) async fn exchange(
         cwobject::CREATE_ACCESS_KEY_OIDC,
         keyless_audit::Decision::Deny,
     );
+    event.request_id = Some(crate::current_request_id()).filter(|id| !id.is_empty());
     if !token.trim().is_empty() {
         event.token_id = Some(keyless_audit::token_id(unverified_jti(token).as_deref(), token.trim()));
     }

@@ -68,6 +68,7 @@ impl ApiState {
         let mut event = keyless_audit::AuditEvent::new(keyless_audit::EventKind::Control, &caller.org, action, keyless_audit::Decision::Allow);
         event.principal = Some(caller.principal.clone());
         event.target = Some(target.to_owned());
+        event.request_id = Some(current_request_id()).filter(|id| !id.is_empty());
         if let Err(err) = self.journal.record(event).await {
             tracing::error!(error = %err, action, target, "control-plane change could not be recorded in the audit journal");
         }
@@ -81,6 +82,33 @@ impl ApiState {
             Err(err) => tracing::warn!(error = %err, "change feed poll failed after a write"),
         }
     }
+}
+
+tokio::task_local! {
+    /// The id of the API request being served, for logs and audit events.
+    static REQUEST_ID: String;
+}
+
+/// The current API request's id, or an empty string outside a request.
+pub(crate) fn current_request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
+/// Mints a request id for every API request, runs the handler inside a span
+/// and task-local scope carrying it, and returns it in `x-amz-request-id`.
+async fn with_request_id(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let request_id = uuid::Uuid::new_v4().simple().to_string()[..16].to_ascii_uppercase();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let span = tracing::info_span!("api", request_id = %request_id, %method, path);
+    let started = std::time::Instant::now();
+    let mut response = tracing::Instrument::instrument(REQUEST_ID.scope(request_id.clone(), next.run(request)), span.clone()).await;
+    let status = response.status().as_u16();
+    span.in_scope(|| tracing::debug!(status, elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "api request"));
+    if let Ok(value) = axum::http::HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-amz-request-id", value);
+    }
+    response
 }
 
 pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
@@ -114,5 +142,6 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/keyless/explain", post(explain::explain))
         .route("/v1/cwobject/temporary-credentials/oidc", post(exchange::exchange_oidc))
         .route("/v1/cwobject/temporary-credentials/oidc/{org}", get(exchange::container_credentials))
+        .layer(axum::middleware::from_fn(with_request_id))
         .with_state(state)
 }

@@ -145,6 +145,10 @@ async fn delivered_batches_verify_and_hold_no_secrets() {
     let (_, all_events) = server.get("/v1/keyless/audit?limit=1000").await;
     texts.push(all_events.to_string());
     texts.push(reqwest::get(format!("{}/metrics", server.api)).await.unwrap().text().await.unwrap());
+    // The server logs at debug level in these tests.
+    let log = std::fs::read_to_string(server.data_dir.0.join("server.log")).unwrap();
+    assert!(log.contains("\"request_id\""), "the log carries request ids");
+    texts.push(log);
     for text in &texts {
         for secret in &secrets {
             assert!(!text.contains(secret.as_str()), "an audit record or metric holds a secret");

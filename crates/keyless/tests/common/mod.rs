@@ -59,7 +59,9 @@ async fn launch(dir: &std::path::Path) -> (Child, String, String) {
         .arg(dir)
         .args(["--s3-listen", &format!("127.0.0.1:{s3_port}"), "--api-listen", &format!("127.0.0.1:{api_port}")])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::OpenOptions::new().create(true).append(true).open(dir.join("server.log")).unwrap())
+        .env("KEYLESS_LOG_FORMAT", "json")
+        .env("RUST_LOG", "debug")
         .spawn()
         .expect("the keyless binary starts");
     let api = format!("http://127.0.0.1:{api_port}");
