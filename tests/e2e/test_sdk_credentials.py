@@ -1,0 +1,90 @@
+"""boto3 and the AWS CLI get and use keyless credentials by themselves, with no
+code change: through container credentials, web identity via keyless's STS
+endpoint, and `keyless credentials` as a credential_process."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from keyless_client import role_principal, unique_name
+from processes import keyless_binary
+
+PYTHON_CLIENT = textwrap.dedent(
+    """
+    import boto3, sys
+    s3 = boto3.client("s3", endpoint_url=sys.argv[1])
+    s3.put_object(Bucket=sys.argv[2], Key="from-sdk", Body=b"sdk")
+    assert s3.get_object(Bucket=sys.argv[2], Key="from-sdk")["Body"].read() == b"sdk"
+    print("ok")
+    """
+)
+
+
+@pytest.fixture
+def workload(keyless, api, s3, oidc, oidc_config, subject, tmp_path):
+    """A bucket and a subject allowed to exchange and write it; yields the
+    bucket, a token file (no trailing newline) and an environment without AWS
+    settings of the developer's machine."""
+    bucket = unique_name("sdk")
+    s3.create_bucket(Bucket=bucket)
+    principal = role_principal(oidc.issuer, subject)
+    policy = f"sdk-{bucket}"
+    api.put_org_policy(
+        policy,
+        [
+            {"name": "exchange", "effect": "Allow", "actions": ["cwobject:CreateAccessKeyOIDC"], "resources": ["*"], "principals": [principal]},
+            {"name": "rw", "effect": "Allow", "actions": ["s3:PutObject", "s3:GetObject"], "resources": [f"{bucket}/*"], "principals": [principal]},
+        ],
+    )
+    token_file = tmp_path / "token"
+    token_file.write_text(oidc.token_for_subject(subject))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        {
+            "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    )
+    yield bucket, token_file, env
+    api.delete_org_policy(policy)
+
+
+def run_boto3(env, keyless, bucket):
+    result = subprocess.run([sys.executable, "-c", PYTHON_CLIENT, keyless.s3_url, bucket], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_boto3_container_credentials(keyless, workload):
+    bucket, token_file, env = workload
+    env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = f"{keyless.api_url}/v1/cwobject/temporary-credentials/oidc/default"
+    env["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"] = str(token_file)
+    run_boto3(env, keyless, bucket)
+
+
+def test_boto3_web_identity_through_sts(keyless, workload):
+    bucket, token_file, env = workload
+    env["AWS_ROLE_ARN"] = "arn:aws:iam::default:role/session-idp"
+    env["AWS_ROLE_SESSION_NAME"] = "e2e"
+    env["AWS_WEB_IDENTITY_TOKEN_FILE"] = str(token_file)
+    env["AWS_ENDPOINT_URL_STS"] = keyless.api_url
+    run_boto3(env, keyless, bucket)
+
+
+def test_aws_cli_credential_process(keyless, workload, tmp_path):
+    bucket, token_file, env = workload
+    config = tmp_path / "aws-config"
+    helper = f"{keyless_binary()} credentials --endpoint {keyless.api_url} --token-file {token_file} --cache-file {tmp_path / 'cache.json'}"
+    config.write_text(f"[default]\nregion = us-east-1\ncredential_process = {helper}\n")
+    env["AWS_CONFIG_FILE"] = str(config)
+    source = tmp_path / "upload.txt"
+    source.write_text("through credential_process")
+    aws = os.path.join(os.path.dirname(sys.executable), "aws")
+    result = subprocess.run([aws, "--endpoint-url", keyless.s3_url, "s3", "cp", str(source), f"s3://{bucket}/cp.txt"], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    run_boto3(env, keyless, bucket)
