@@ -12,6 +12,7 @@ mod explain;
 mod json;
 mod keys;
 mod policies;
+mod sigv4;
 mod sts;
 mod audit;
 mod wif;

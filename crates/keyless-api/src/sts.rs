@@ -113,9 +113,57 @@ pub async fn sts(State(state): State<Arc<ApiState>>, method: Method, headers: He
             Ok(resp) => resp,
             Err(err) => err.into_response(),
         },
-        Some(other) => StsError::validation(format!("action {other:?} is not supported: expected AssumeRoleWithWebIdentity")).into_response(),
+        Some("GetCallerIdentity") => {
+            let query = query.as_deref().unwrap_or("");
+            match get_caller_identity(&state, &method, query, &headers, &body).await {
+                Ok(resp) => resp,
+                Err(err) => err.into_response(),
+            }
+        }
+        Some(other) => StsError::validation(format!(
+            "action {other:?} is not supported: expected AssumeRoleWithWebIdentity or GetCallerIdentity"
+        ))
+        .into_response(),
         None => StsError::validation("the Action parameter is missing").into_response(),
     }
+}
+
+/// `GetCallerIdentity`, signed with keyless credentials: who those credentials
+/// act as.
+async fn get_caller_identity(state: &ApiState, method: &Method, query: &str, headers: &HeaderMap, body: &[u8]) -> Result<Response, StsError> {
+    let invalid = |message: String| StsError { status: StatusCode::FORBIDDEN, code: "InvalidClientTokenId", message };
+    let signature_error = |err: crate::sigv4::SignatureError| match err {
+        crate::sigv4::SignatureError::Mismatch => StsError { status: StatusCode::FORBIDDEN, code: "SignatureDoesNotMatch", message: err.to_string() },
+        crate::sigv4::SignatureError::Skewed => StsError { status: StatusCode::FORBIDDEN, code: "RequestExpired", message: err.to_string() },
+        _ => StsError { status: StatusCode::BAD_REQUEST, code: "IncompleteSignature", message: err.to_string() },
+    };
+    let access_key_id = crate::sigv4::unverified_access_key_id(headers).map_err(signature_error)?;
+    let secret = state
+        .credentials
+        .secret_for(&access_key_id)
+        .await
+        .map_err(|_| invalid("the security token included in the request is invalid".into()))?;
+    let verified = crate::sigv4::verify(method, "/", query, headers, body, secret.expose(), time::OffsetDateTime::now_utc()).map_err(signature_error)?;
+    let access_key_id = verified.access_key_id;
+    let token = headers.get("x-amz-security-token").and_then(|v| v.to_str().ok());
+    let caller = state.credentials.caller_for_key(&access_key_id, token).await.map_err(|err| match err {
+        keyless_auth::KeyError::Expired | keyless_auth::KeyError::Session(keyless_auth::SessionError::Expired) => {
+            StsError { status: StatusCode::BAD_REQUEST, code: "ExpiredToken", message: "the security token included in the request is expired".into() }
+        }
+        other => invalid(other.to_string()),
+    })?;
+    let arn = match caller.principal.strip_prefix("role/") {
+        Some(role) => format!("arn:aws:sts::{}:assumed-role/{role}", caller.org),
+        None => format!("arn:aws:iam::{}:{}", caller.org, caller.principal),
+    };
+    let body = format!(
+        "<GetCallerIdentityResponse xmlns=\"{STS_NAMESPACE}\"><GetCallerIdentityResult><Arn>{}</Arn><UserId>{}</UserId><Account>{}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></GetCallerIdentityResponse>",
+        escape(&arn),
+        escape(&access_key_id),
+        escape(&caller.org),
+        request_id()
+    );
+    Ok(xml_response(StatusCode::OK, body))
 }
 
 struct RoleArn {
