@@ -109,7 +109,7 @@ pub(crate) async fn exchange(
     result
 }
 
-/// The token's `jti`, read without verification, only to name the token in
+/// Reads the token's `jti` without verification, only to name the token in
 /// audit events.
 fn unverified_jti(token: &str) -> Option<String> {
     use base64::Engine;

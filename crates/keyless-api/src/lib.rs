@@ -28,7 +28,7 @@ use keyless_store::Store;
 
 pub use error::ApiError;
 
-/// What every API handler shares.
+/// State shared by every API handler.
 pub struct ApiState {
     pub store: Store,
     pub credentials: Arc<Credentials>,
@@ -62,7 +62,7 @@ impl ApiState {
         Ok(caller)
     }
 
-    /// Records a control-plane change durably before the API answers. If the
+    /// Records a control-plane change durably before the API responds. If the
     /// journal cannot take it, the change has happened but is unrecorded, so
     /// the failure is logged loudly.
     pub(crate) async fn audit_control(&self, caller: &Caller, action: &str, target: &str) {
@@ -75,8 +75,8 @@ impl ApiState {
         }
     }
 
-    /// Applies the change feed now, so this node sees its own change at once;
-    /// other nodes see it at their next poll.
+    /// Applies the change feed now, so this node observes its own change at once.
+    /// Other nodes observe it at their next poll.
     pub(crate) async fn refresh(&self) {
         match self.credentials.poll_changes().await {
             Ok(changes) => self.authorizer.apply_changes(&changes),
@@ -90,7 +90,7 @@ tokio::task_local! {
     static REQUEST_ID: String;
 }
 
-/// The current API request's id, or an empty string outside a request.
+/// Returns the current API request's id, or an empty string outside a request.
 pub(crate) fn current_request_id() -> String {
     REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
 }

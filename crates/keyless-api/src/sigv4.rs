@@ -19,7 +19,7 @@ pub struct VerifiedSignature {
     pub access_key_id: String,
 }
 
-/// Why a signature was not accepted; the message is safe to return.
+/// Reason a signature was rejected. The message is safe to return.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
     #[error("the request is not signed: send an AWS4-HMAC-SHA256 Authorization header")]

@@ -1,4 +1,5 @@
-//! Who is calling, and may they do this: the S3 side of authorization.
+//! Authentication and authorization of S3 requests: the verified caller, then
+//! the policy decision for the operation's action and resource.
 
 use std::sync::Arc;
 
@@ -220,7 +221,7 @@ fn query_param(uri: &http::Uri, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
-/// The session token from the header, or for presigned URLs from the query.
+/// Returns the session token from the header, or for presigned URLs from the query.
 fn session_token(headers: &http::HeaderMap, uri: &http::Uri) -> Option<String> {
     if let Some(value) = headers.get("x-amz-security-token") {
         return value.to_str().ok().map(str::to_owned);

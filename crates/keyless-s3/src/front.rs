@@ -25,7 +25,7 @@ pub struct RequestId(pub String);
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);
 
-/// What the access check learned about a request, filled in by
+/// Facts the access check learned about a request, filled in by
 /// `access::KeylessAccess::check` and read here for the audit event.
 #[derive(Debug, Clone, Default)]
 pub struct AccessRecord {
@@ -95,9 +95,8 @@ impl S3Front {
             }
         };
         let mut response = stamp_request_id(response, &request_id).await;
-        // An error may be sent before the body was read; closing is then the
-        // only way to keep the next request on this connection from being
-        // read out of the leftover body.
+        // An error may be sent before the body was read. Closing the connection
+        // keeps the next request from being read out of the leftover body.
         if has_body && (response.status().is_client_error() || response.status().is_server_error()) {
             response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }

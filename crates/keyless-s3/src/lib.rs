@@ -28,15 +28,15 @@ pub use front::S3Front;
 /// Settings of the S3 endpoint.
 #[derive(Debug, Clone)]
 pub struct S3Settings {
-    /// The one region this server answers for; signatures scoped to another
-    /// region are rejected.
+    /// The one region this server serves. Signatures scoped to another region
+    /// are rejected.
     pub region: String,
     /// Base domain for virtual-hosted-style addressing (`<bucket>.<domain>`),
     /// or `None` for path-style only.
     pub virtual_host_domain: Option<String>,
 }
 
-/// What every layer of the S3 endpoint shares.
+/// State shared by every layer of the S3 endpoint.
 pub struct S3State {
     pub store: Store,
     pub journal: keyless_audit::Journal,

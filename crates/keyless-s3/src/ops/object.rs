@@ -50,8 +50,8 @@ fn store_headers(headers: ContentHeaders) -> BTreeMap<String, String> {
     map
 }
 
-/// The stored content type, or `binary/octet-stream` as S3 reports for objects
-/// uploaded without one.
+/// Returns the stored content type, or `binary/octet-stream` as S3 reports for
+/// objects uploaded without one.
 fn content_type(meta: &ObjectMeta) -> Option<ContentType> {
     meta.content_type.as_deref().unwrap_or("binary/octet-stream").parse().ok()
 }
