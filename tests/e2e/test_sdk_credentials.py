@@ -88,3 +88,31 @@ def test_aws_cli_credential_process(keyless, workload, tmp_path):
     result = subprocess.run([aws, "--endpoint-url", keyless.s3_url, "s3", "cp", str(source), f"s3://{bucket}/cp.txt"], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     run_boto3(env, keyless, bucket)
+
+
+JS_CLIENT = os.path.join(os.path.dirname(__file__), "js_client.mjs")
+
+
+def run_js_put(env, keyless, bucket, tmp_path):
+    """Uploads a file with the JavaScript SDK's default credential chain."""
+    source = tmp_path / "js-upload.txt"
+    source.write_text("from the JavaScript SDK")
+    env = dict(env, KEYLESS_S3_ENDPOINT=keyless.s3_url, AWS_REGION="us-east-1")
+    result = subprocess.run(["node", JS_CLIENT, "put", bucket, "from-js", str(source)], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_js_sdk_container_credentials(keyless, workload, tmp_path):
+    bucket, token_file, env = workload
+    env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = f"{keyless.api_url}/v1/cwobject/temporary-credentials/oidc/default"
+    env["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"] = str(token_file)
+    run_js_put(env, keyless, bucket, tmp_path)
+
+
+def test_js_sdk_web_identity_through_sts(keyless, workload, tmp_path):
+    bucket, token_file, env = workload
+    env["AWS_ROLE_ARN"] = "arn:aws:iam::default:role/session-idp"
+    env["AWS_ROLE_SESSION_NAME"] = "e2e-js"
+    env["AWS_WEB_IDENTITY_TOKEN_FILE"] = str(token_file)
+    env["AWS_ENDPOINT_URL_STS"] = keyless.api_url
+    run_js_put(env, keyless, bucket, tmp_path)
