@@ -116,3 +116,50 @@ def test_js_sdk_web_identity_through_sts(keyless, workload, tmp_path):
     env["AWS_WEB_IDENTITY_TOKEN_FILE"] = str(token_file)
     env["AWS_ENDPOINT_URL_STS"] = keyless.api_url
     run_js_put(env, keyless, bucket, tmp_path)
+
+
+LONG_RUNNING_CLIENT = textwrap.dedent(
+    """
+    import boto3, sys, time
+    s3 = boto3.client("s3", endpoint_url=sys.argv[1])
+    s3.put_object(Bucket=sys.argv[2], Key="before", Body=b"1")
+    time.sleep(float(sys.argv[3]))
+    s3.put_object(Bucket=sys.argv[2], Key="after", Body=b"2")
+    print("ok")
+    """
+)
+
+
+def test_boto3_refreshes_expired_credentials(keyless, api, s3, own_oidc, tmp_path):
+    """One boto3 client outlives its first credentials and keeps working."""
+    api.create_oidc_config(own_oidc.issuer, name="short-lived", minDurationSeconds=60, defaultDurationSeconds=60)
+    subject = "system:serviceaccount:e2e:long-running"
+    principal = role_principal(own_oidc.issuer, subject)
+    bucket = unique_name("refresh")
+    s3.create_bucket(Bucket=bucket)
+    api.put_org_policy(
+        f"refresh-{bucket}",
+        [
+            {"name": "exchange", "effect": "Allow", "actions": ["cwobject:CreateAccessKeyOIDC"], "resources": ["*"], "principals": [principal]},
+            {"name": "write", "effect": "Allow", "actions": ["s3:PutObject"], "resources": [f"{bucket}/*"], "principals": [principal]},
+        ],
+    )
+    token_file = tmp_path / "token"
+    token_file.write_text(own_oidc.token_for_subject(subject))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        {
+            "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI": f"{keyless.api_url}/v1/cwobject/temporary-credentials/oidc/default",
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": str(token_file),
+        }
+    )
+    # 65 s: past the 60 s lifetime of the first credentials.
+    result = subprocess.run([sys.executable, "-c", LONG_RUNNING_CLIENT, keyless.s3_url, bucket, "65"], env=env, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    events = api.call("GET", "/v1/keyless/audit", params={"kind": "data", "principal": principal, "action": "s3:PutObject"})["events"]
+    keys_used = {e["accessKeyId"] for e in events if e["decision"] == "allow"}
+    assert len(keys_used) == 2, "the second PUT used freshly minted credentials"
