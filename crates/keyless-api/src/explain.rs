@@ -97,7 +97,7 @@ pub async fn explain(State(state): State<Arc<ApiState>>, headers: HeaderMap, bod
         builder = builder.value(key, value.clone());
     }
     let context = builder.build();
-    let decision = state.authorizer.authorize(&caller.org, Some(&principal), &request.action, &request.resource, &context).await;
+    let decision = state.authorizer.explain(&caller.org, Some(&principal), &request.action, &request.resource, &context).await;
     Ok(Json(json!({
         "principal": principal,
         "action": request.action,

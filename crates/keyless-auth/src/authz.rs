@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use keyless_policy::{BucketPolicy, Context, Decision, DecisionReason, OrgPolicy, Request, SessionPolicy, evaluate_org, evaluate_session};
+use keyless_policy::{BucketPolicy, Context, Decision, DecisionReason, OrgPolicy, Request, SessionPolicy, decide_org, evaluate_org, evaluate_session};
 
 use crate::credentials::Caller;
 use keyless_store::{Change, ChangeKind, Store, StoreError};
@@ -106,10 +106,21 @@ impl Authorizer {
     /// Decides whether `principal` (`None` for anonymous) may perform `action`
     /// on `resource` in `org`: org policies first, then the policy of the
     /// resource's bucket if it has one. A store failure denies.
+    /// The decision carries no per-statement trace; `explain` gives one.
     pub async fn authorize(&self, org: &str, principal: Option<&str>, action: &str, resource: &str, context: &Context) -> AuthDecision {
+        self.decide(org, principal, action, resource, context, false).await
+    }
+
+    /// Decides like `authorize` and returns the trace of every statement.
+    pub async fn explain(&self, org: &str, principal: Option<&str>, action: &str, resource: &str, context: &Context) -> AuthDecision {
+        self.decide(org, principal, action, resource, context, true).await
+    }
+
+    async fn decide(&self, org: &str, principal: Option<&str>, action: &str, resource: &str, context: &Context, traced: bool) -> AuthDecision {
         let request = Request { principal, action, resource, context };
         let decision = match self.org_policies(org).await {
-            Ok(policies) => evaluate_org(policies.iter(), &request),
+            Ok(policies) if traced => evaluate_org(policies.iter(), &request),
+            Ok(policies) => decide_org(policies.iter(), &request),
             Err(err) => {
                 tracing::error!(org, error = %err, "could not load org policies; denying");
                 evaluate_org([], &request)

@@ -113,6 +113,43 @@ pub(crate) fn statement_label(name: &str, index: usize) -> String {
 
 /// Decides from a complete trace: the first matching Deny rejects, otherwise
 /// the first matching Allow accepts, otherwise the request is denied.
+/// Decides a request exactly as `evaluate_org` does, without building the
+/// trace: the per-request path of the S3 endpoint. Checks run cheapest first
+/// (principal, action, resource, conditions) and stop at the first miss, and
+/// the first matching Deny ends the evaluation. `trace` comes back empty.
+pub fn decide_org<'p>(policies: impl IntoIterator<Item = &'p OrgPolicy>, request: &Request<'_>) -> Decision {
+    let mut first_allow: Option<(&str, &str, usize)> = None;
+    for policy in policies {
+        for (index, st) in policy.statements.iter().enumerate() {
+            let principal_matched = st.principals.iter().any(|p| match request.principal {
+                Some(principal) => principal_match(p, principal),
+                None => p == "*",
+            });
+            let applies = principal_matched
+                && st.actions.iter().any(|a| action_match(a, request.action))
+                && st.resources.iter().any(|r| resource_match(r, request.resource, request.context))
+                && st.conditions.as_ref().is_none_or(|c| c.evaluate(request.context, st.effect).iter().all(|t| t.matched));
+            if !applies {
+                continue;
+            }
+            match st.effect {
+                Effect::Deny => {
+                    let reason = DecisionReason::ExplicitDeny { policy: policy.name.clone(), statement: statement_label(&st.name, index) };
+                    return Decision { allowed: false, reason, trace: Vec::new() };
+                }
+                Effect::Allow => {
+                    first_allow.get_or_insert((policy.name.as_str(), st.name.as_str(), index));
+                }
+            }
+        }
+    }
+    let (allowed, reason) = match first_allow {
+        Some((policy, name, index)) => (true, DecisionReason::Allowed { policy: policy.to_owned(), statement: statement_label(name, index) }),
+        None => (false, DecisionReason::NoAllow),
+    };
+    Decision { allowed, reason, trace: Vec::new() }
+}
+
 pub(crate) fn decide(trace: Vec<StatementTrace>) -> Decision {
     let first = |effect: Effect| trace.iter().find(|t| t.effect == effect && t.matched()).map(|t| (t.policy.clone(), t.statement.clone()));
     let (allowed, reason) = match (first(Effect::Deny), first(Effect::Allow)) {

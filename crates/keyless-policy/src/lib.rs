@@ -37,7 +37,7 @@ pub use bucket::{BucketPolicy, BucketStatement, MAX_POLICY_BYTES};
 pub use conditions::{ConditionError, ConditionTrace, Conditions};
 pub use context::{Context, ContextBuilder};
 pub use document::{Effect, OrgPolicy, OrgStatement, PolicyError};
-pub use eval::{Decision, DecisionReason, Request, StatementTrace, evaluate_org};
+pub use eval::{Decision, DecisionReason, Request, StatementTrace, decide_org, evaluate_org};
 pub use grammar::MalformedPolicy;
 pub use pattern::{glob_match, principal_match};
 pub use session::{MAX_SESSION_POLICY_BYTES, SessionPolicy, SessionStatement, evaluate_session};

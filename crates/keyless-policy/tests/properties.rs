@@ -5,7 +5,7 @@
 //! variables never act as wildcards.
 
 use keyless_policy::{
-    Conditions, Context, Decision, DecisionReason, Effect, OrgPolicy, OrgStatement, Request, SessionPolicy, evaluate_org, evaluate_session,
+    Conditions, Context, Decision, DecisionReason, Effect, OrgPolicy, OrgStatement, Request, SessionPolicy, decide_org, evaluate_org, evaluate_session,
     glob_match,
 };
 use proptest::prelude::*;
@@ -176,6 +176,15 @@ fn assert_deny_wins(decision: &Decision) -> Result<(), TestCaseError> {
 }
 
 proptest! {
+    #[test]
+    fn untraced_decision_equals_traced(statements in statements(), request in request()) {
+        let policy = org_policy("p", &statements);
+        let traced = evaluate_org([&policy], &request.request());
+        let untraced = decide_org([&policy], &request.request());
+        prop_assert_eq!(untraced.allowed, traced.allowed);
+        prop_assert_eq!(untraced.reason, traced.reason);
+    }
+
     #[test]
     fn org_deny_always_wins(statements in statements(), request in request()) {
         let policy = org_policy("p", &statements);
