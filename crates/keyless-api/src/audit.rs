@@ -14,6 +14,8 @@ use crate::{ApiError, ApiState, json};
 
 const GET_AUDIT: &str = "cwobject:GetAuditEvents";
 const UPDATE_SETTINGS: &str = "cwobject:UpdateSettings";
+/// Delivery rounds a query runs before it reads the index.
+const MAX_CATCH_UP_ROUNDS: usize = 4;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -91,9 +93,11 @@ fn normalize_time(field: &str, value: &str) -> Result<String, ApiError> {
     utc.format(&format).map_err(|_| ApiError::bad_request(format!("{field} {value:?} is out of range")))
 }
 
-/// Applies the journal now, so that a query sees events up to this moment.
+/// Applies the journal now, so that a query sees the events recorded before
+/// it. The rounds are bounded, so a query under heavy load answers with the
+/// events delivered so far instead of waiting for the load to stop.
 async fn catch_up(state: &ApiState) {
-    loop {
+    for _ in 0..MAX_CATCH_UP_ROUNDS {
         match state.delivery.run_once().await {
             Ok(0) => break,
             Ok(_) => continue,

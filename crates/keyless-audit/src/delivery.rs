@@ -35,12 +35,15 @@ pub struct Delivery {
     /// Journal offset delivered so far, for the lag metric.
     pub delivered_offset: std::sync::atomic::AtomicU64,
     pub errors: std::sync::atomic::AtomicU64,
+    /// Serializes delivery rounds: two concurrent rounds would read the same
+    /// journal offset and deliver the same events twice, breaking the chain.
+    round: tokio::sync::Mutex<()>,
 }
 
 impl Delivery {
     pub fn new(store: Store, journal_path: PathBuf, signing_seed: &[u8; 32]) -> Option<Self> {
         let signer = CheckpointSigner::from_seed(signing_seed)?;
-        Some(Delivery { store, journal_path, signer, delivered_offset: Default::default(), errors: Default::default() })
+        Some(Delivery { store, journal_path, signer, delivered_offset: Default::default(), errors: Default::default(), round: Default::default() })
     }
 
     pub fn public_key_hex(&self) -> String {
@@ -76,6 +79,7 @@ impl Delivery {
     /// audit logging on, and commits index rows, batch records and the new
     /// offset together. Returns the number of events processed.
     pub async fn run_once(&self) -> Result<usize, DeliveryError> {
+        let _round = self.round.lock().await;
         let offset = self.store.audit_offset().await?;
         let (entries, new_offset) = read_from(&self.journal_path, offset, MAX_ROUND).await?;
         if new_offset == offset {
