@@ -69,7 +69,7 @@ impl CheckpointSigner {
         hex::encode(self.key.public_key().as_ref())
     }
 
-    /// A checkpoint document for the newest batch of a chain.
+    /// Builds a checkpoint document for the newest batch of a chain.
     pub fn checkpoint(&self, org: &str, stream: &str, batch: u64, hash: &str) -> Vec<u8> {
         let message = checkpoint_message(org, stream, batch, hash);
         let signature = hex::encode(self.key.sign(message.as_bytes()).as_ref());
@@ -87,7 +87,7 @@ fn checkpoint_message(org: &str, stream: &str, batch: u64, hash: &str) -> String
     format!("keyless-audit-checkpoint/1\n{org}\n{stream}\n{batch}\n{hash}")
 }
 
-/// What `verify_chain` found.
+/// Findings of `verify_chain`.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyReport {

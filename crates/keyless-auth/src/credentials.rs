@@ -20,11 +20,11 @@ use crate::session::{self, SessionClaims, SessionError};
 const STATIC_PREFIX: &str = "KL";
 const TEMPORARY_PREFIX: &str = "KT";
 const API_TOKEN_PREFIX: &str = "kl_";
-/// Longest temporary credential lifetime, and so how far back the change feed
+/// Maximum temporary credential lifetime, and so how far back the change feed
 /// is replayed at start to rebuild the revocation state.
 pub const MAX_SESSION_SECONDS: i64 = 12 * 3600;
 
-/// Why a key or token was not accepted. Each variant maps to one S3/API error.
+/// Reason a key or token was rejected. Each variant maps to one S3/API error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
     #[error("the access key id does not exist")]
@@ -54,7 +54,7 @@ impl From<StoreError> for KeyError {
     }
 }
 
-/// Who is calling, after their credential was verified.
+/// The caller of a request, after its credential was verified.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub org: String,
@@ -297,7 +297,7 @@ impl Credentials {
         Ok(())
     }
 
-    /// Whether a principal is currently suspended (checked before minting).
+    /// Returns whether a principal is currently suspended (checked before minting).
     pub fn is_suspended(&self, org: &str, principal: &str) -> bool {
         read(&self.revocations).suspended.contains(&(org.to_owned(), principal.to_owned()))
     }

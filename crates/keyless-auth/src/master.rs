@@ -17,7 +17,7 @@ pub struct MasterKey {
     bytes: Zeroizing<[u8; KEY_LEN]>,
 }
 
-/// Why sealed data could not be opened.
+/// Failure to open sealed data.
 #[derive(Debug, thiserror::Error)]
 #[error("sealed data is invalid or was sealed with another master key")]
 pub struct UnsealError;
@@ -106,7 +106,7 @@ impl Sealer {
     }
 }
 
-/// Why the master key file could not be used.
+/// Failure to load or create the master key file.
 #[derive(Debug, thiserror::Error)]
 pub enum MasterKeyError {
     #[error("master key file: {0}")]

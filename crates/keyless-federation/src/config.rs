@@ -82,7 +82,7 @@ pub struct OidcConfig {
     pub updated_at: String,
 }
 
-/// Why a configuration was rejected; the message names the field.
+/// Reason a configuration was rejected. The message names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {field}: {message}")]
 pub struct ConfigError {

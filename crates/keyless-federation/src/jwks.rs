@@ -28,7 +28,7 @@ pub enum JwksError {
     Forbidden(String),
 }
 
-/// What the cache knows about one issuer.
+/// Cached state of one issuer.
 #[derive(Default)]
 struct Slot {
     keys: Option<Arc<JwkSet>>,

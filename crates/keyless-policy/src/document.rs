@@ -39,7 +39,7 @@ pub struct OrgStatement {
     pub conditions: Option<Conditions>,
 }
 
-/// Why a policy document was rejected.
+/// Reason a policy document was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
     #[error("unsupported policy version {0:?}: expected \"v1alpha1\"")]

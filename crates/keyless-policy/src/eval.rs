@@ -19,7 +19,7 @@ pub struct Request<'a> {
     pub context: &'a Context,
 }
 
-/// How one statement compared with the request.
+/// Comparison of one statement with the request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatementTrace {
@@ -57,7 +57,7 @@ impl StatementTrace {
     }
 }
 
-/// Why a decision came out as it did.
+/// Reason for a decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum DecisionReason {

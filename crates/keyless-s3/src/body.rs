@@ -21,7 +21,7 @@ use crate::errors::{body_error, store_error};
 /// Checksum algorithms S3 clients send, by their header suffix.
 pub const CHECKSUM_ALGORITHMS: &[&str] = &["crc32", "crc32c", "crc64nvme", "sha1", "sha256"];
 
-/// What the client declared about the body, to verify once it is read.
+/// Facts the client declared about the body, verified once it is read.
 #[derive(Debug, Default)]
 pub struct Expected {
     /// Base64 MD5 from `Content-MD5`.

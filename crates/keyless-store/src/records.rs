@@ -151,7 +151,7 @@ pub struct Change {
     pub subject: String,
 }
 
-/// What changed. Nodes react to each kind by dropping or updating a cache.
+/// Kind of change. Nodes react to each kind by dropping or updating a cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeKind {
     /// One access key (static or temporary) was revoked; subject: key id.

@@ -20,7 +20,7 @@ pub struct KeylessS3 {
     pub state: Arc<S3State>,
 }
 
-/// Longest object key S3 accepts, in bytes of UTF-8.
+/// Maximum object key length S3 accepts, in bytes of UTF-8.
 pub const MAX_KEY_BYTES: usize = 1024;
 
 pub use bucket::RESERVED_PREFIX as RESERVED_BUCKET_PREFIX;
