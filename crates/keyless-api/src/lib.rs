@@ -16,6 +16,7 @@ mod sigv4;
 mod sts;
 mod audit;
 mod wif;
+mod wif_cache;
 
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ use keyless_federation::OidcVerifier;
 use keyless_store::Store;
 
 pub use error::ApiError;
+pub use wif_cache::WifCache;
 
 /// State shared by every API handler.
 pub struct ApiState {
@@ -34,6 +36,8 @@ pub struct ApiState {
     pub credentials: Arc<Credentials>,
     pub authorizer: Arc<Authorizer>,
     pub oidc: OidcVerifier,
+    /// Parsed WIF configurations and known orgs, for token exchanges.
+    pub wif_cache: Arc<WifCache>,
     pub journal: keyless_audit::Journal,
     pub delivery: Arc<keyless_audit::Delivery>,
     pub metrics: Arc<keyless_audit::Metrics>,
@@ -79,7 +83,10 @@ impl ApiState {
     /// Other nodes observe it at their next poll.
     pub(crate) async fn refresh(&self) {
         match self.credentials.poll_changes().await {
-            Ok(changes) => self.authorizer.apply_changes(&changes),
+            Ok(changes) => {
+                self.authorizer.apply_changes(&changes);
+                self.wif_cache.apply_changes(&changes);
+            }
             Err(err) => tracing::warn!(error = %err, "change feed poll failed after a write"),
         }
     }

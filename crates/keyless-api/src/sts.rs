@@ -15,7 +15,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::exchange::exchange;
+use crate::exchange::{ExchangeRequest, Provider, exchange_oidc_token};
 use crate::keys::rfc3339;
 use crate::{ApiError, ApiState};
 
@@ -75,7 +75,12 @@ impl IntoResponse for StsError {
 
 /// Escapes text for an XML element body.
 fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+    // Keys, secrets and session tokens contain no markup, so copying the
+    // text whole is the common case.
+    if !text.contains(['&', '<', '>', '"', '\'']) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -217,7 +222,18 @@ async fn assume_role_with_web_identity(state: &ApiState, params: &BTreeMap<Strin
 
     let mut server_attrs = BTreeMap::new();
     server_attrs.insert("sts:RoleSessionName".to_owned(), session_name.clone());
-    let done = exchange(state, &role.org, token, None, Some(&role.role), duration, BTreeMap::new(), server_attrs, session_policy).await?;
+    let request = ExchangeRequest {
+        org: &role.org,
+        provider: Provider::Oidc,
+        token,
+        config_id: None,
+        config_name: Some(role.role.as_str()),
+        duration_seconds: duration,
+        attributes: BTreeMap::new(),
+        server_attributes: server_attrs,
+        session_policy,
+    };
+    let done = exchange_oidc_token(state, request).await?;
     let minted = done.minted;
     let verified = done.verified;
     let audience = match verified.claims.get("aud") {

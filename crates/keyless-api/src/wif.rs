@@ -12,9 +12,10 @@ use keyless_store::{WifRecord, now_millis};
 use serde_json::{Value, json};
 
 use crate::keys::rfc3339;
+use crate::wif_cache::{WifDocument, parse_record};
 use crate::{ApiError, ApiState, json};
 
-const KIND: &str = "oidc";
+const KIND: &str = <OidcConfig as WifDocument>::KIND;
 
 fn parse_input(body: &Bytes, caller_org: &str) -> Result<OidcConfigInput, ApiError> {
     let input: OidcConfigInput = json::parse(body)?;
@@ -36,13 +37,6 @@ fn to_record(config: &OidcConfig, created_at: i64) -> Result<WifRecord, ApiError
     })
 }
 
-pub(crate) fn parse_record(record: &WifRecord) -> Result<OidcConfig, ApiError> {
-    serde_json::from_str(&record.document).map_err(|err| {
-        tracing::error!(config = %record.id, error = %err, "stored OIDC configuration does not parse");
-        ApiError::internal()
-    })
-}
-
 pub async fn create_oidc(State(state): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
     let caller = state.authorize(&headers, cwobject::CREATE_WIF_CONFIG).await?;
     let input = parse_input(&body, &caller.org)?;
@@ -52,6 +46,7 @@ pub async fn create_oidc(State(state): State<Arc<ApiState>>, headers: HeaderMap,
         .into_config(uuid::Uuid::new_v4().simple().to_string(), stamp.clone(), stamp)
         .map_err(|err| ApiError::bad_request(err.to_string()))?;
     state.store.insert_wif(&to_record(&config, now)?).await?;
+    state.wif_cache.forget_org(&caller.org);
     state.refresh().await;
     tracing::info!(org = %caller.org, by = %caller.principal, config = %config.id, issuer = %config.issuer_url, "OIDC configuration created");
     state.audit_control(&caller, cwobject::CREATE_WIF_CONFIG, &config.id).await;
@@ -60,14 +55,14 @@ pub async fn create_oidc(State(state): State<Arc<ApiState>>, headers: HeaderMap,
 
 pub async fn list_oidc(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     let caller = state.authorize(&headers, cwobject::LIST_WIF_CONFIG).await?;
-    let configs = state.store.list_wif(&caller.org, KIND).await?.iter().map(parse_record).collect::<Result<Vec<_>, _>>()?;
+    let configs = state.store.list_wif(&caller.org, KIND).await?.iter().map(parse_record::<OidcConfig>).collect::<Result<Vec<_>, _>>()?;
     Ok(Json(json!({ "configs": configs })))
 }
 
 async fn load(state: &ApiState, org: &str, id: &str) -> Result<(WifRecord, OidcConfig), ApiError> {
     match state.store.wif(id).await? {
         Some(record) if record.org_id == org && record.kind == KIND => {
-            let config = parse_record(&record)?;
+            let config = parse_record::<OidcConfig>(&record)?;
             Ok((record, config))
         }
         _ => Err(ApiError::not_found(format!("OIDC configuration {id:?} does not exist"))),
@@ -90,6 +85,7 @@ pub async fn replace_oidc(State(state): State<Arc<ApiState>>, headers: HeaderMap
     if !state.store.update_wif(&to_record(&config, record.created_at)?).await? {
         return Err(ApiError::not_found(format!("OIDC configuration {:?} does not exist", config.id)));
     }
+    state.wif_cache.forget_org(&caller.org);
     state.refresh().await;
     state.audit_control(&caller, cwobject::CREATE_WIF_CONFIG, &config.id).await;
     Ok(Json(json!(config)))
@@ -100,6 +96,7 @@ pub async fn delete_oidc(State(state): State<Arc<ApiState>>, headers: HeaderMap,
     if !state.store.delete_wif(&caller.org, KIND, &id).await? {
         return Err(ApiError::not_found(format!("OIDC configuration {id:?} does not exist")));
     }
+    state.wif_cache.forget_org(&caller.org);
     state.refresh().await;
     state.audit_control(&caller, cwobject::DELETE_WIF_CONFIG, &id).await;
     Ok(StatusCode::NO_CONTENT)

@@ -1,9 +1,14 @@
 //! The local audit journal: JSON lines appended to `<dir>/journal.jsonl`, one
 //! `{"seq": N, "event": {...}}` per line, fsynced in group commits.
+//!
+//! One OS thread owns the file. It takes every event queued since its last
+//! commit, appends them as one buffer followed by one `fdatasync`, and then
+//! acknowledges each waiting `record` call. Because the thread makes these
+//! blocking calls itself, no write or sync is handed to tokio's blocking pool.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::event::AuditEvent;
@@ -40,9 +45,9 @@ impl Journal {
         tokio::fs::create_dir_all(dir).await?;
         let path = dir.join("journal.jsonl");
         let next_seq = last_seq(&path).await? + 1;
-        let file = tokio::fs::OpenOptions::new().create(true).append(true).open(&path).await?;
+        let file = tokio::fs::OpenOptions::new().create(true).append(true).open(&path).await?.into_std().await;
         let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(write_loop(file, receiver, next_seq));
+        std::thread::Builder::new().name("audit-journal".into()).spawn(move || write_loop(file, receiver, next_seq))?;
         Ok(Journal { queue, path, dropped: Default::default() })
     }
 
@@ -97,18 +102,19 @@ async fn last_seq(path: &Path) -> Result<u64, JournalError> {
     Ok(last)
 }
 
-async fn write_loop(mut file: tokio::fs::File, mut receiver: mpsc::Receiver<Pending>, mut next_seq: u64) {
+/// Writes and syncs queued events until every `Journal` handle is dropped.
+fn write_loop(mut file: std::fs::File, mut receiver: mpsc::Receiver<Pending>, mut next_seq: u64) {
     // A torn line left by a crash would glue onto the next append; a newline
     // first keeps every later line whole.
-    if let Ok(meta) = file.metadata().await
+    if let Ok(meta) = file.metadata()
         && meta.len() > 0
-        && let Err(err) = file.write_all(b"\n").await
+        && let Err(err) = file.write_all(b"\n")
     {
         tracing::error!(error = %err, "audit journal write failed");
     }
 
     let mut group = Vec::with_capacity(256);
-    while let Some(first) = receiver.recv().await {
+    while let Some(first) = receiver.blocking_recv() {
         group.push(first);
         while group.len() < MAX_GROUP {
             match receiver.try_recv() {
@@ -124,11 +130,7 @@ async fn write_loop(mut file: tokio::fs::File, mut receiver: mpsc::Receiver<Pend
             buf.extend_from_slice(line.to_string().as_bytes());
             buf.push(b'\n');
         }
-        let result = async {
-            file.write_all(&buf).await?;
-            file.sync_data().await
-        }
-        .await;
+        let result = file.write_all(&buf).and_then(|()| file.sync_data());
         let outcome = result.map_err(|err| {
             tracing::error!(error = %err, events = group.len(), "audit journal write failed");
             err.to_string()

@@ -43,7 +43,9 @@ struct Slot {
 
 pub struct JwksCache {
     http: reqwest::Client,
-    slots: Mutex<HashMap<String, Arc<Mutex<Slot>>>>,
+    /// One slot per issuer. The map's lock is a plain mutex because it is never
+    /// held across an await; each slot's lock is held across its fetch.
+    slots: std::sync::Mutex<HashMap<String, Arc<Mutex<Slot>>>>,
     /// Freshness when the key set response has no usable `Cache-Control: max-age`.
     pub default_ttl: Duration,
     /// Bounds applied to an issuer's `max-age`.
@@ -70,7 +72,7 @@ impl JwksCache {
             .unwrap_or_else(|_| reqwest::Client::new());
         JwksCache {
             http,
-            slots: Mutex::default(),
+            slots: std::sync::Mutex::default(),
             default_ttl: Duration::from_secs(300),
             min_ttl: Duration::from_secs(60),
             max_ttl: Duration::from_secs(24 * 3600),
@@ -86,8 +88,11 @@ impl JwksCache {
     pub async fn keys(&self, issuer: &str, want_kid: Option<&str>) -> Result<Arc<JwkSet>, JwksError> {
         // One lock per issuer makes concurrent misses share a single fetch.
         let slot = {
-            let mut slots = self.slots.lock().await;
-            slots.entry(issuer.to_owned()).or_default().clone()
+            let mut slots = self.slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match slots.get(issuer) {
+                Some(slot) => slot.clone(),
+                None => slots.entry(issuer.to_owned()).or_default().clone(),
+            }
         };
         let mut slot = slot.lock().await;
         let now = Instant::now();

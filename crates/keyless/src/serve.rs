@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use keyless_api::ApiState;
+use keyless_api::{ApiState, WifCache};
 use keyless_auth::{Authorizer, Credentials, MasterKey};
 use keyless_federation::OidcVerifier;
 use keyless_policy::{Effect, OrgPolicy, OrgStatement};
@@ -35,10 +35,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     credentials.load_revocations().await.context("cannot load the revocation state")?;
 
     let authorizer = Arc::new(Authorizer::new(store.clone()));
+    let wif_cache = Arc::new(WifCache::new(store.clone()));
     {
         let authorizer = authorizer.clone();
+        let wif_cache = wif_cache.clone();
         keyless_auth::credentials::spawn_change_poller(credentials.clone(), CHANGE_POLL_INTERVAL, move |changes| {
             authorizer.apply_changes(changes);
+            wif_cache.apply_changes(changes);
         });
     }
 
@@ -60,7 +63,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         settings: S3Settings { region: config.region.clone(), virtual_host_domain: config.s3_virtual_host_domain.clone() },
     });
     let s3 = keyless_s3::build(s3_state).map_err(anyhow::Error::msg)?;
-    let api_state = Arc::new(ApiState { store, credentials, authorizer, oidc: OidcVerifier::new(), journal, delivery, metrics });
+    let api_state = Arc::new(ApiState { store, credentials, authorizer, oidc: OidcVerifier::new(), wif_cache, journal, delivery, metrics });
     let api = keyless_api::router(api_state);
 
     // Bind both before serving either, so /healthz answers only when both do.

@@ -78,7 +78,30 @@ async fn launch(dir: &std::path::Path) -> (Child, String, String) {
     (child, format!("http://127.0.0.1:{s3_port}"), api)
 }
 
+/// A second `keyless` process on another server's data directory, as a second
+/// node sharing its metadata would be. Killed when dropped.
+pub struct Node {
+    pub child: Child,
+    pub s3: String,
+    pub api: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Server {
+    /// Starts a second node on this server's data directory. Both processes
+    /// append to the same audit journal and number its events independently,
+    /// so a test with two nodes must not check the journal.
+    pub async fn start_second_node(&self) -> Node {
+        let (child, s3, api) = launch(&self.data_dir.0).await;
+        Node { child, s3, api }
+    }
+
     /// Kills the server with SIGKILL, as a crash would, and starts it again
     /// on the same data directory.
     pub async fn crash_and_restart(&mut self) {
