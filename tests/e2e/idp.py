@@ -38,6 +38,22 @@ def resource_for(audience):
     return f"urn:audience:{audience}"
 
 
+def read_ready_line(process):
+    """Return the JSON line a test server prints once listening, or None if it
+    exits or stays silent for READY_TIMEOUT_SECONDS."""
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if selector.select(timeout=0.2):
+            line = process.stdout.readline()
+            if line:
+                return json.loads(line)
+        if process.poll() is not None:
+            break
+    return None
+
+
 def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -96,21 +112,14 @@ class OidcProvider:
         return self
 
     def _read_ready_line(self):
-        selector = selectors.DefaultSelector()
-        selector.register(self.process.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if selector.select(timeout=0.2):
-                line = self.process.stdout.readline()
-                if line:
-                    return json.loads(line)
-            if self.process.poll() is not None:
-                break
-        self.stop()
-        raise RuntimeError(
-            f"oidc-provider did not print its ready line within {READY_TIMEOUT_SECONDS} s; "
-            f"log {self.log_path}:\n{log_tail(self.log_path)}"
-        )
+        ready = read_ready_line(self.process)
+        if ready is None:
+            self.stop()
+            raise RuntimeError(
+                f"oidc-provider did not print its ready line within {READY_TIMEOUT_SECONDS} s; "
+                f"log {self.log_path}:\n{log_tail(self.log_path)}"
+            )
+        return ready
 
     def stop(self):
         if self.process is not None:
@@ -250,3 +259,77 @@ def flip_payload_character(token):
     middle = len(payload) // 2
     replacement = "A" if payload[middle] != "A" else "B"
     return ".".join([header, payload[:middle] + replacement + payload[middle + 1 :], signature])
+
+
+MOCK_ISSUER_SCRIPT = TESTS_DIR / "e2e" / "mock_issuer.mjs"
+
+
+class MockIssuer:
+    """A running oauth2-mock-server (tests/e2e/mock_issuer.mjs).
+
+    Its tokens are real JWS signed by the server's own key, whose JWKS it
+    publishes, with whatever claims a test requests. That makes it the
+    source of well-signed tokens with bad or unusual claims.
+    """
+
+    def __init__(self, work_dir, alg="RS256"):
+        self.alg = alg
+        self.log_path = work_dir / f"mock-issuer-{alg.lower()}-{secrets.token_hex(3)}.log"
+        self.process = None
+        self.issuer = None
+        self.kid = None
+
+    def start(self):
+        command = ["node", str(MOCK_ISSUER_SCRIPT), "--port", "0", "--alg", self.alg]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=log, cwd=TESTS_DIR
+            )
+        ready = read_ready_line(self.process)
+        if ready is None:
+            self.stop()
+            raise RuntimeError(
+                f"oauth2-mock-server did not print its ready line within "
+                f"{READY_TIMEOUT_SECONDS} s; log {self.log_path}:\n{log_tail(self.log_path)}"
+            )
+        self.issuer = ready["issuer"]
+        self.kid = ready["kid"]
+        return self
+
+    def stop(self):
+        if self.process is not None:
+            stop_process(self.process)
+            self.process.stdout.close()
+
+    def token(self, **claims):
+        """Return a token signed by the issuer with `claims` set over its defaults.
+
+        The defaults are `iss`, `iat` (now), `nbf` (now - 10 s) and `exp`
+        (now + 1 h). A claim given as None is removed from the token.
+        """
+        response = requests.post(
+            f"{self.issuer}/token",
+            data={"grant_type": "client_credentials", "claims": json.dumps(claims)},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["access_token"]
+
+    def jwks(self):
+        """Return the issuer's public JWK set, as keyless fetches it."""
+        response = requests.get(f"{self.issuer}/jwks", timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def rotate_key(self):
+        """Replace the signing key; the JWKS then lists only the new key. Returns its kid."""
+        response = requests.post(f"{self.issuer}/_test/rotate", timeout=10)
+        assert response.status_code == 200, response.text
+        self.kid = response.json()["kid"]
+        return self.kid
+
+    def key_set_requests(self):
+        """Return how many times the key set has been fetched from this issuer."""
+        response = requests.get(f"{self.issuer}/_test/stats", timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()["jwksRequests"]

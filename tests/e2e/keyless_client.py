@@ -2,6 +2,7 @@
 
 import secrets
 import time
+from xml.etree import ElementTree
 
 import boto3
 import botocore.exceptions
@@ -9,6 +10,7 @@ import requests
 from botocore.config import Config
 
 REGION = "us-east-1"
+STS_NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
 
 
 class ApiError(AssertionError):
@@ -77,6 +79,40 @@ class Api:
         return requests.post(
             f"{self.base_url}/v1/cwobject/temporary-credentials/oidc", json=body, timeout=30
         )
+
+
+def assume_role_with_web_identity(api_url, role_arn, token, session_name="e2e", **extra):
+    """POST an STS AssumeRoleWithWebIdentity form to keyless and return the raw response."""
+    form = {
+        "Action": "AssumeRoleWithWebIdentity",
+        "Version": "2011-06-15",
+        "RoleArn": role_arn,
+        "RoleSessionName": session_name,
+        "WebIdentityToken": token,
+        **extra,
+    }
+    return requests.post(f"{api_url}/", data=form, timeout=30)
+
+
+def sts_error(response):
+    """Return the (Code, Message) of an STS XML error response."""
+    root = ElementTree.fromstring(response.content)
+    namespace = {"sts": STS_NAMESPACE}
+    code = root.findtext("sts:Error/sts:Code", namespaces=namespace)
+    message = root.findtext("sts:Error/sts:Message", namespaces=namespace)
+    assert code is not None, f"no STS error code in {response.status_code}: {response.text}"
+    return code, message or ""
+
+
+def exchange_outcome(response):
+    """Describe an exchange response for a failure message without its credentials."""
+    if response.status_code == 200:
+        return "200 with credentials (not shown)"
+    try:
+        body = response.json()
+    except ValueError:
+        return f"{response.status_code} {response.text[:300]}"
+    return f"{response.status_code} {body.get('code')}: {body.get('message')}"
 
 
 def role_principal(issuer, subject):
