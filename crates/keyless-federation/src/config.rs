@@ -102,12 +102,7 @@ impl OidcConfigInput {
         {
             return Err(invalid("id", format!("{given:?} does not match the configuration being written ({id:?})")));
         }
-        let name_ok = !self.name.is_empty()
-            && self.name.len() <= 64
-            && self.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-        if !name_ok {
-            return Err(invalid("name", format!("{:?}: expected 1 to 64 letters, digits, '-', '_' or '.'", self.name)));
-        }
+        check_name(&self.name)?;
         check_issuer_url(&self.issuer_url)?;
         if self.audiences.is_empty() || self.audiences.iter().any(|a| a.is_empty() || a.len() > 512) {
             return Err(invalid("audiences", "expected at least one non-empty audience of at most 512 characters"));
@@ -120,26 +115,10 @@ impl OidcConfigInput {
                 Err(err) => return Err(invalid("jwks", format!("not a JWK set: {err}"))),
             }
         }
-        let min = self.min_duration_seconds.unwrap_or(DEFAULT_MIN_DURATION);
-        let max = self.max_duration_seconds.unwrap_or(DEFAULT_MAX_DURATION);
-        if min < 60 || max > DEFAULT_MAX_DURATION || min > max {
-            return Err(invalid(
-                "minDurationSeconds",
-                format!("bounds {min}..{max} are invalid: expected 60 <= min <= max <= {DEFAULT_MAX_DURATION}"),
-            ));
-        }
-        let default = self.default_duration_seconds.unwrap_or(DEFAULT_DURATION.clamp(min, max));
-        if default < min || default > max {
-            return Err(invalid("defaultDurationSeconds", format!("{default} is outside the bounds {min}..{max}")));
-        }
+        let (min, max, default) = check_durations(self.min_duration_seconds, self.max_duration_seconds, self.default_duration_seconds)?;
         let attribute_mapping = self.attribute_mapping.unwrap_or_default();
         for (target, claim) in &attribute_mapping {
-            let target_ok = target.strip_prefix("jwt:").or_else(|| target.strip_prefix("aws:PrincipalTag/")).is_some_and(|rest| {
-                !rest.is_empty() && rest.len() <= 128 && rest.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(c))
-            });
-            if !target_ok {
-                return Err(invalid("attributeMapping", format!("{target:?} is not a session key: expected jwt:<name> or aws:PrincipalTag/<name>")));
-            }
+            check_session_key(target, &["jwt:", "aws:PrincipalTag/"])?;
             if claim.is_empty() || claim.len() > 256 {
                 return Err(invalid("attributeMapping", format!("the claim path for {target:?} must be 1 to 256 characters")));
             }
@@ -167,6 +146,44 @@ impl OidcConfigInput {
             created_at,
             updated_at,
         })
+    }
+}
+
+/// Configuration names: 1 to 64 letters, digits, `-`, `_` or `.`.
+pub(crate) fn check_name(name: &str) -> Result<(), ConfigError> {
+    let ok = !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok { Ok(()) } else { Err(invalid("name", format!("{name:?}: expected 1 to 64 letters, digits, '-', '_' or '.'"))) }
+}
+
+/// Resolves the credential lifetime bounds and default, in seconds, and
+/// returns them as (min, max, default).
+pub(crate) fn check_durations(min: Option<u64>, max: Option<u64>, default: Option<u64>) -> Result<(u64, u64, u64), ConfigError> {
+    let min = min.unwrap_or(DEFAULT_MIN_DURATION);
+    let max = max.unwrap_or(DEFAULT_MAX_DURATION);
+    if min < 60 || max > DEFAULT_MAX_DURATION || min > max {
+        return Err(invalid(
+            "minDurationSeconds",
+            format!("bounds {min}..{max} are invalid: expected 60 <= min <= max <= {DEFAULT_MAX_DURATION}"),
+        ));
+    }
+    let default = default.unwrap_or(DEFAULT_DURATION.clamp(min, max));
+    if default < min || default > max {
+        return Err(invalid("defaultDurationSeconds", format!("{default} is outside the bounds {min}..{max}")));
+    }
+    Ok((min, max, default))
+}
+
+/// An attribute-mapping target: one of `prefixes` followed by 1 to 128
+/// letters, digits or `-_.:/`.
+pub(crate) fn check_session_key(target: &str, prefixes: &[&str]) -> Result<(), ConfigError> {
+    let ok = prefixes.iter().filter_map(|p| target.strip_prefix(p)).any(|rest| {
+        !rest.is_empty() && rest.len() <= 128 && rest.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(c))
+    });
+    if ok {
+        Ok(())
+    } else {
+        let expected = prefixes.iter().map(|p| format!("{p}<name>")).collect::<Vec<_>>().join(" or ");
+        Err(invalid("attributeMapping", format!("{target:?} is not a session key: expected {expected}")))
     }
 }
 

@@ -12,6 +12,8 @@
 
 pub mod config;
 pub mod jwks;
+#[cfg(feature = "saml")]
+pub mod saml;
 pub mod verify;
 
 pub use config::{OidcConfig, OidcConfigInput};

@@ -141,6 +141,16 @@ CREATE TABLE audit_state (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
+"#, r#"
+-- SAML assertion ids already exchanged, kept until the assertion expires so that
+-- every node sharing this database rejects a replay.
+CREATE TABLE saml_assertions (
+    org_id TEXT NOT NULL,
+    assertion_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (org_id, assertion_id)
+);
+CREATE INDEX saml_assertions_by_expiry ON saml_assertions (expires_at);
 "#];
 
 /// The metadata database and the blob store beside it.
@@ -203,6 +213,24 @@ impl Store {
 
     pub async fn org_exists(&self, org_id: &str) -> Result<bool> {
         Ok(sqlx::query("SELECT 1 FROM orgs WHERE id = ?").bind(org_id).fetch_optional(&self.read).await?.is_some())
+    }
+
+    // ---- SAML replay cache ----
+
+    /// Records that the assertion `assertion_id` was exchanged and returns
+    /// whether this is its first use. The id is kept until `expires_at` (unix
+    /// milliseconds); expired ids are dropped on the way.
+    pub async fn claim_saml_assertion(&self, org_id: &str, assertion_id: &str, expires_at: i64) -> Result<bool> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query("DELETE FROM saml_assertions WHERE expires_at < ?").bind(now_millis()).execute(&mut *tx).await?;
+        let done = sqlx::query("INSERT OR IGNORE INTO saml_assertions (org_id, assertion_id, expires_at) VALUES (?, ?, ?)")
+            .bind(org_id)
+            .bind(assertion_id)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
     }
 
     // ---- API tokens ----
@@ -1061,6 +1089,23 @@ mod tests {
         assert!(store.put_object(&object("b", "k", "x1")).await.unwrap().is_empty());
         let old = store.put_object(&object("b", "k", "x2")).await.unwrap();
         assert_eq!(old, vec![BlobRef { id: "x1".into(), size: 1 }]);
+    }
+
+    #[tokio::test]
+    async fn saml_assertion_is_claimed_once_per_org() {
+        let dir = tempdir();
+        let store = Store::open(&dir).await.unwrap();
+        let later = now_millis() + 60_000;
+        assert!(store.claim_saml_assertion("a", "_id1", later).await.unwrap());
+        assert!(!store.claim_saml_assertion("a", "_id1", later).await.unwrap());
+        assert!(store.claim_saml_assertion("b", "_id1", later).await.unwrap());
+        // A second handle on the same database, as another node would have.
+        let other = Store::open(&dir).await.unwrap();
+        assert!(!other.claim_saml_assertion("a", "_id1", later).await.unwrap());
+        // An expired id is dropped, so the table does not grow without bound.
+        assert!(store.claim_saml_assertion("a", "_old", now_millis() - 1).await.unwrap());
+        assert!(store.claim_saml_assertion("a", "_other", later).await.unwrap());
+        assert!(store.claim_saml_assertion("a", "_old", later).await.unwrap());
     }
 
     #[tokio::test]
