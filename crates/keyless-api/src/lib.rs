@@ -12,6 +12,8 @@ mod explain;
 mod json;
 mod keys;
 mod policies;
+#[cfg(feature = "saml")]
+mod saml;
 mod sigv4;
 mod sts;
 mod audit;
@@ -24,7 +26,7 @@ use axum::Router;
 use axum::http::HeaderMap;
 use axum::routing::{delete, get, post, put};
 use keyless_auth::{Authorizer, Caller, Credentials};
-use keyless_federation::OidcVerifier;
+use keyless_federation::{OidcConfig, OidcVerifier};
 use keyless_store::Store;
 
 pub use error::ApiError;
@@ -41,6 +43,9 @@ pub struct ApiState {
     pub journal: keyless_audit::Journal,
     pub delivery: Arc<keyless_audit::Delivery>,
     pub metrics: Arc<keyless_audit::Metrics>,
+    /// Base URL clients use to reach this API endpoint, without a trailing
+    /// slash; SAML Recipient and Destination defaults derive from it.
+    pub public_api_url: String,
 }
 
 impl ApiState {
@@ -127,7 +132,7 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 
 /// Builds the API router.
 pub fn router(state: Arc<ApiState>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(audit::metrics))
         .route("/v1/keyless/audit", get(audit::query))
@@ -144,12 +149,37 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/keyless/api-tokens/{id}", delete(keys::delete_api_token))
         .route("/v1/cwobject/access-policy", post(policies::put_policy).get(policies::list_policies))
         .route("/v1/cwobject/access-policy/{name}", delete(policies::delete_policy))
-        .route("/v1/keyless/wif/oidc", post(wif::create_oidc).get(wif::list_oidc))
-        .route("/v1/keyless/wif/oidc/{id}", get(wif::get_oidc).put(wif::replace_oidc).delete(wif::delete_oidc))
+        .route("/v1/keyless/wif/oidc", post(wif::create::<OidcConfig>).get(wif::list::<OidcConfig>))
+        .route("/v1/keyless/wif/oidc/{id}", get(wif::get::<OidcConfig>).put(wif::replace::<OidcConfig>).delete(wif::delete::<OidcConfig>))
         .route("/v1/cwobject/auth/can-i", post(explain::can_i))
         .route("/v1/keyless/explain", post(explain::explain))
         .route("/v1/cwobject/temporary-credentials/oidc", post(exchange::exchange_oidc))
-        .route("/v1/cwobject/temporary-credentials/oidc/{org}", get(exchange::container_credentials))
-        .layer(axum::middleware::from_fn(with_request_id))
-        .with_state(state)
+        .route("/v1/cwobject/temporary-credentials/oidc/{org}", get(exchange::container_credentials));
+    saml_routes(router).layer(axum::middleware::from_fn(with_request_id)).with_state(state)
+}
+
+#[cfg(feature = "saml")]
+fn saml_routes(router: Router<Arc<ApiState>>) -> Router<Arc<ApiState>> {
+    use keyless_federation::saml::SamlConfig;
+    router
+        .route("/v1/keyless/wif/saml", post(wif::create::<SamlConfig>).get(wif::list::<SamlConfig>))
+        .route("/v1/keyless/wif/saml/{id}", get(wif::get::<SamlConfig>).put(wif::replace::<SamlConfig>).delete(wif::delete::<SamlConfig>))
+        .route("/v1/keyless/wif/saml/{id}/metadata", get(saml::sp_metadata))
+        .route("/v1/cwobject/temporary-credentials/saml", post(saml::exchange_saml))
+}
+
+/// Without the `saml` feature the SAML paths exist but say why they fail.
+#[cfg(not(feature = "saml"))]
+fn saml_routes(router: Router<Arc<ApiState>>) -> Router<Arc<ApiState>> {
+    async fn saml_disabled() -> ApiError {
+        ApiError::new(
+            axum::http::StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            "this keyless was built without the saml feature (it needs libxmlsec1): SAML federation is unavailable",
+        )
+    }
+    router
+        .route("/v1/keyless/wif/saml", axum::routing::any(saml_disabled))
+        .route("/v1/keyless/wif/saml/{*rest}", axum::routing::any(saml_disabled))
+        .route("/v1/cwobject/temporary-credentials/saml", axum::routing::any(saml_disabled))
 }

@@ -118,6 +118,10 @@ pub async fn sts(State(state): State<Arc<ApiState>>, method: Method, headers: He
             Ok(resp) => resp,
             Err(err) => err.into_response(),
         },
+        Some("AssumeRoleWithSAML") => match assume_role_with_saml(&state, &params).await {
+            Ok(resp) => resp,
+            Err(err) => err.into_response(),
+        },
         Some("GetCallerIdentity") => {
             let query = query.as_deref().unwrap_or("");
             match get_caller_identity(&state, &method, query, &headers, &body).await {
@@ -126,7 +130,7 @@ pub async fn sts(State(state): State<Arc<ApiState>>, method: Method, headers: He
             }
         }
         Some(other) => StsError::validation(format!(
-            "action {other:?} is not supported: expected AssumeRoleWithWebIdentity or GetCallerIdentity"
+            "action {other:?} is not supported: expected AssumeRoleWithWebIdentity, AssumeRoleWithSAML or GetCallerIdentity"
         ))
         .into_response(),
         None => StsError::validation("the Action parameter is missing").into_response(),
@@ -187,7 +191,15 @@ fn parse_role_arn(arn: &str) -> Result<RoleArn, StsError> {
     Ok(RoleArn { org: org.to_owned(), role: role.to_owned() })
 }
 
-async fn assume_role_with_web_identity(state: &ApiState, params: &BTreeMap<String, String>) -> Result<Response, StsError> {
+/// The parameters that `AssumeRoleWithWebIdentity` and `AssumeRoleWithSAML`
+/// share, checked.
+struct AssumeRoleCommon {
+    role: RoleArn,
+    session_policy: Option<String>,
+    duration: u64,
+}
+
+fn parse_common(params: &BTreeMap<String, String>) -> Result<AssumeRoleCommon, StsError> {
     if let Some(version) = params.get("Version")
         && version != "2011-06-15"
     {
@@ -195,16 +207,6 @@ async fn assume_role_with_web_identity(state: &ApiState, params: &BTreeMap<Strin
     }
     let role_arn = params.get("RoleArn").ok_or_else(|| StsError::validation("the RoleArn parameter is missing"))?;
     let role = parse_role_arn(role_arn)?;
-    let session_name = params.get("RoleSessionName").ok_or_else(|| StsError::validation("the RoleSessionName parameter is missing"))?;
-    let session_ok = (2..=64).contains(&session_name.len())
-        && session_name.chars().all(|c| c.is_ascii_alphanumeric() || "=,.@-_".contains(c));
-    if !session_ok {
-        return Err(StsError::validation(format!("RoleSessionName {session_name:?} is invalid: expected 2 to 64 characters of [A-Za-z0-9=,.@_-]")));
-    }
-    let token = params.get("WebIdentityToken").map(String::as_str).unwrap_or("");
-    if token.is_empty() {
-        return Err(StsError { status: StatusCode::BAD_REQUEST, code: "InvalidIdentityToken", message: "the WebIdentityToken parameter is missing or empty".into() });
-    }
     if params.keys().any(|k| k.starts_with("PolicyArns.")) {
         return Err(StsError::validation("PolicyArns is not supported: pass the session policy inline in Policy"));
     }
@@ -219,6 +221,21 @@ async fn assume_role_with_web_identity(state: &ApiState, params: &BTreeMap<Strin
         None => 0,
         Some(d) => d.parse::<u64>().map_err(|_| StsError::validation(format!("DurationSeconds {d:?} is not a number")))?,
     };
+    Ok(AssumeRoleCommon { role, session_policy, duration })
+}
+
+async fn assume_role_with_web_identity(state: &ApiState, params: &BTreeMap<String, String>) -> Result<Response, StsError> {
+    let AssumeRoleCommon { role, session_policy, duration } = parse_common(params)?;
+    let session_name = params.get("RoleSessionName").ok_or_else(|| StsError::validation("the RoleSessionName parameter is missing"))?;
+    let session_ok = (2..=64).contains(&session_name.len())
+        && session_name.chars().all(|c| c.is_ascii_alphanumeric() || "=,.@-_".contains(c));
+    if !session_ok {
+        return Err(StsError::validation(format!("RoleSessionName {session_name:?} is invalid: expected 2 to 64 characters of [A-Za-z0-9=,.@_-]")));
+    }
+    let token = params.get("WebIdentityToken").map(String::as_str).unwrap_or("");
+    if token.is_empty() {
+        return Err(StsError { status: StatusCode::BAD_REQUEST, code: "InvalidIdentityToken", message: "the WebIdentityToken parameter is missing or empty".into() });
+    }
 
     let mut server_attrs = BTreeMap::new();
     server_attrs.insert("sts:RoleSessionName".to_owned(), session_name.clone());
@@ -259,6 +276,71 @@ async fn assume_role_with_web_identity(state: &ApiState, params: &BTreeMap<Strin
         rid = request_id(),
     );
     Ok(xml_response(StatusCode::OK, body))
+}
+
+/// `AssumeRoleWithSAML`: `RoleArn` names the role and `PrincipalArn`
+/// (`arn:aws:iam::<orgId>:saml-provider/<name>`) the SAML configuration by name.
+#[cfg(feature = "saml")]
+async fn assume_role_with_saml(state: &ApiState, params: &BTreeMap<String, String>) -> Result<Response, StsError> {
+    use keyless_federation::saml::{RequestedRole, provider_from_arn};
+
+    let AssumeRoleCommon { role, session_policy, duration } = parse_common(params)?;
+    let role_arn = params.get("RoleArn").map(String::as_str).unwrap_or_default();
+    let principal_arn = params.get("PrincipalArn").ok_or_else(|| StsError::validation("the PrincipalArn parameter is missing"))?;
+    let provider = provider_from_arn(principal_arn, &role.org).ok_or_else(|| {
+        StsError::validation(format!("PrincipalArn {principal_arn:?} is invalid: expected arn:aws:iam::{}:saml-provider/<name>", role.org))
+    })?;
+    let assertion = params.get("SAMLAssertion").map(String::as_str).unwrap_or("");
+    if assertion.is_empty() {
+        return Err(StsError { status: StatusCode::BAD_REQUEST, code: "InvalidIdentityToken", message: "the SAMLAssertion parameter is missing or empty".into() });
+    }
+
+    let request = ExchangeRequest {
+        org: &role.org,
+        provider: Provider::Saml,
+        token: assertion,
+        config_id: None,
+        config_name: Some(provider.as_str()),
+        duration_seconds: duration,
+        attributes: BTreeMap::new(),
+        server_attributes: BTreeMap::new(),
+        session_policy,
+    };
+    let requested = RequestedRole { org_id: &role.org, role_arn, principal_arn };
+    let done = crate::saml::exchange_saml_response(state, request, Some(requested)).await?;
+    let minted = done.minted;
+    let verified = done.verified;
+    let subject_type = verified.assertion.name_id_format.as_deref().map_or("unspecified", |format| format.rsplit(':').next().unwrap_or(format));
+    let body = format!(
+        "<AssumeRoleWithSAMLResponse xmlns=\"{STS_NAMESPACE}\"><AssumeRoleWithSAMLResult>\
+<Audience>{aud}</Audience><Issuer>{issuer}</Issuer><Subject>{sub}</Subject><SubjectType>{subject_type}</SubjectType>\
+<AssumedRoleUser><Arn>arn:aws:sts::{org}:assumed-role/{role}/{session}</Arn><AssumedRoleId>{key}:{session}</AssumedRoleId></AssumedRoleUser>\
+<Credentials><AccessKeyId>{key}</AccessKeyId><SecretAccessKey>{secret}</SecretAccessKey><SessionToken>{token}</SessionToken><Expiration>{exp}</Expiration></Credentials>\
+</AssumeRoleWithSAMLResult><ResponseMetadata><RequestId>{rid}</RequestId></ResponseMetadata></AssumeRoleWithSAMLResponse>",
+        aud = escape(&verified.config.sp_entity_id),
+        issuer = escape(&verified.assertion.issuer),
+        sub = escape(&verified.subject),
+        subject_type = escape(subject_type),
+        org = escape(&role.org),
+        role = escape(verified.principal.strip_prefix("role/").unwrap_or(&verified.principal)),
+        session = escape(&verified.subject),
+        key = minted.access_key_id,
+        secret = escape(minted.secret_key.expose()),
+        token = escape(minted.session_token.as_ref().map(|t| t.expose()).unwrap_or("")),
+        exp = minted.expires_at.map(rfc3339).unwrap_or_default(),
+        rid = request_id(),
+    );
+    Ok(xml_response(StatusCode::OK, body))
+}
+
+/// Without the `saml` feature, `AssumeRoleWithSAML` fails and says why.
+#[cfg(not(feature = "saml"))]
+async fn assume_role_with_saml(_: &ApiState, _: &BTreeMap<String, String>) -> Result<Response, StsError> {
+    Err(StsError {
+        status: StatusCode::NOT_IMPLEMENTED,
+        code: "NotImplemented",
+        message: "this keyless was built without the saml feature (it needs libxmlsec1): AssumeRoleWithSAML is unavailable".into(),
+    })
 }
 
 #[cfg(test)]

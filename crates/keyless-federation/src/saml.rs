@@ -449,6 +449,7 @@ mod tests {
             assertion_id: "_a".into(),
             issuer: "https://idp".into(),
             name_id: Some("alice".into()),
+            name_id_format: None,
             not_on_or_after: 0,
             attributes: attributes.iter().map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect())).collect(),
         }

@@ -65,6 +65,9 @@ pub struct VerifiedAssertion {
     pub issuer: String,
     /// The Subject's NameID text, if the assertion has one.
     pub name_id: Option<String>,
+    /// The NameID's Format attribute, such as
+    /// `urn:oasis:names:tc:SAML:2.0:nameid-format:persistent`.
+    pub name_id_format: Option<String>,
     /// Latest instant the assertion is usable, in unix seconds:
     /// min(Conditions NotOnOrAfter, bearer SubjectConfirmationData
     /// NotOnOrAfter). The replay cache keeps the ID until then.
@@ -329,9 +332,9 @@ fn check_assertion(
 
     let subject = required_child(assertion, NS_ASSERTION, "Subject", "saml:Subject")?;
     let confirmation_expiry = check_bearer_confirmation(subject, settings, now)?;
-    let name_id = optional_child(subject, NS_ASSERTION, "NameID", "saml:NameID")?
-        .map(|node| text_of(node, "saml:NameID"))
-        .transpose()?;
+    let name_id_node = optional_child(subject, NS_ASSERTION, "NameID", "saml:NameID")?;
+    let name_id = name_id_node.map(|node| text_of(node, "saml:NameID")).transpose()?;
+    let name_id_format = name_id_node.and_then(|node| node.attribute("Format")).map(str::to_owned);
 
     let not_on_or_after = match conditions_expiry {
         Some(conditions_expiry) => conditions_expiry.min(confirmation_expiry),
@@ -341,6 +344,7 @@ fn check_assertion(
         assertion_id,
         issuer,
         name_id,
+        name_id_format,
         not_on_or_after,
         attributes: read_attributes(assertion)?,
     })

@@ -63,7 +63,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         settings: S3Settings { region: config.region.clone(), virtual_host_domain: config.s3_virtual_host_domain.clone() },
     });
     let s3 = keyless_s3::build(s3_state).map_err(anyhow::Error::msg)?;
-    let api_state = Arc::new(ApiState { store, credentials, authorizer, oidc: OidcVerifier::new(), wif_cache, journal, delivery, metrics });
+    let api_state = Arc::new(ApiState {
+        store,
+        credentials,
+        authorizer,
+        oidc: OidcVerifier::new(),
+        wif_cache,
+        journal,
+        delivery,
+        metrics,
+        public_api_url: config.public_api_url.clone(),
+    });
     let api = keyless_api::router(api_state);
 
     // Bind both before serving either, so /healthz answers only when both do.

@@ -257,6 +257,21 @@ impl ApiClient {
         send_json(request, &request_line).await
     }
 
+    /// Sends one authenticated GET to the path made of `segments` and returns
+    /// the response body as text, for documents that are not JSON.
+    pub async fn get_text(&self, segments: &[&str]) -> anyhow::Result<String> {
+        let url = endpoint_url(&self.base, segments);
+        let request_line = format!("GET {}", url.path());
+        let request = self.http.get(url).bearer_auth(self.token.expose());
+        let response = request.send().await.map_err(|err| anyhow::anyhow!("{request_line} failed: {}", describe_transport_error(&err)))?;
+        let status = response.status();
+        let bytes = response.bytes().await.with_context(|| format!("{request_line} failed: cannot read the response body"))?;
+        if !status.is_success() {
+            return Err(error_from_response(status, &bytes, &request_line).into());
+        }
+        String::from_utf8(bytes.to_vec()).with_context(|| format!("{request_line} returned a body that is not UTF-8"))
+    }
+
     /// Sends a request like `call` and fails unless the response has a JSON body.
     pub async fn call_json(&self, method: Method, segments: &[&str], query: &[(&str, String)], body: Option<&Value>) -> anyhow::Result<Value> {
         let path = segments.join("/");

@@ -22,6 +22,7 @@ mod output;
 mod policy;
 mod tokens;
 mod wif;
+mod wif_saml;
 
 use std::process::ExitCode;
 

@@ -1,4 +1,5 @@
 //! `keyless wif oidc`: OIDC workload identity federation (WIF) configurations.
+//! `keyless wif saml` lives in `wif_saml`.
 //!
 //! A configuration trusts one issuer for one organization: tokens whose `iss`
 //! equals the issuer URL and whose `aud` contains a configured audience can be
@@ -30,6 +31,11 @@ enum WifCommand {
     Oidc {
         #[command(subcommand)]
         command: OidcCommand,
+    },
+    /// Manage SAML configurations.
+    Saml {
+        #[command(subcommand)]
+        command: super::wif_saml::SamlCommand,
     },
 }
 
@@ -171,7 +177,13 @@ const PRIVATE_JWK_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", 
 pub async fn run(args: WifArgs) -> anyhow::Result<ExitCode> {
     let client = ApiClient::new(&args.client)?;
     let output = args.client.output;
-    let WifCommand::Oidc { command } = args.command;
+    let command = match args.command {
+        WifCommand::Oidc { command } => command,
+        WifCommand::Saml { command } => {
+            super::wif_saml::run(&client, output, command).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     match command {
         OidcCommand::Add(add) => {
             let body = add_body(&add)?;
