@@ -1,5 +1,7 @@
-//! The local audit journal: JSON lines appended to `<dir>/journal.jsonl`, one
-//! `{"seq": N, "event": {...}}` per line, fsynced in group commits.
+//! The local audit journal: JSON lines, one `{"seq": N, "event": {...}}` per
+//! line, fsynced in group commits. The writer appends to `<dir>/journal.jsonl`
+//! and seals it into a numbered segment once it reaches its size limit (see
+//! `segment`), so that delivery can delete what it has delivered.
 //!
 //! One OS thread owns the file. It takes every event queued since its last
 //! commit, appends them as one buffer followed by one `fdatasync`, and then
@@ -9,14 +11,20 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::event::AuditEvent;
+use crate::segment;
 
 /// Most events one group commit writes.
 const MAX_GROUP: usize = 4096;
 /// Events that may wait for the writer before `record_nowait` drops them.
 const QUEUE_CAPACITY: usize = 65_536;
+/// Size at which the writer seals the active file and starts a new one. A
+/// restart reads the active file whole to find the last `seq`, so this also
+/// bounds the work of `Journal::open`.
+pub const MAX_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -40,17 +48,33 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Opens (creating) the journal in `dir` and starts its writer task.
+    /// Opens (creating) the journal in `dir` and starts its writer thread.
     pub async fn open(dir: &Path) -> Result<Self, JournalError> {
+        Self::open_with_segment_size(dir, MAX_SEGMENT_BYTES).await
+    }
+
+    /// Opens the journal like `open`, sealing the active file once it reaches
+    /// `max_segment_bytes`.
+    pub async fn open_with_segment_size(dir: &Path, max_segment_bytes: u64) -> Result<Self, JournalError> {
         tokio::fs::create_dir_all(dir).await?;
-        let path = dir.join("journal.jsonl");
-        let next_seq = last_seq(&path).await? + 1;
+        let path = dir.join(segment::ACTIVE_NAME);
+        // The active file contains the newest entries, unless it was sealed and
+        // nothing was written since. Then the newest sealed segment does.
+        let mut last = segment::last_seq(&path).await?;
+        if last == 0
+            && let Some(newest) = segment::list(dir).await?.last()
+        {
+            last = segment::last_seq(&newest.path).await?;
+        }
         let file = tokio::fs::OpenOptions::new().create(true).append(true).open(&path).await?.into_std().await;
         let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        std::thread::Builder::new().name("audit-journal".into()).spawn(move || write_loop(file, receiver, next_seq))?;
+        let runtime = tokio::runtime::Handle::current();
+        let writer = Writer { dir: dir.to_path_buf(), file, next_seq: last + 1, max_segment_bytes, runtime };
+        std::thread::Builder::new().name("audit-journal".into()).spawn(move || writer.run(receiver))?;
         Ok(Journal { queue, path, dropped: Default::default() })
     }
 
+    /// Returns the active file's path. Sealed segments are in the same directory.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -83,68 +107,104 @@ impl Journal {
     }
 }
 
-/// Finds the last sequence number in an existing journal. A torn last line
-/// (a crash mid-write, never acknowledged) is ignored.
-async fn last_seq(path: &Path) -> Result<u64, JournalError> {
-    let text = match tokio::fs::read(path).await {
-        Ok(bytes) => bytes,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(err) => return Err(err.into()),
-    };
-    let mut last = 0;
-    for line in text.split(|b| *b == b'\n') {
-        if let Ok(entry) = serde_json::from_slice::<serde_json::Value>(line)
-            && let Some(seq) = entry.get("seq").and_then(serde_json::Value::as_u64)
-        {
-            last = seq;
-        }
-    }
-    Ok(last)
+/// The writer thread's state: the active file and the next `seq`.
+struct Writer {
+    dir: PathBuf,
+    file: std::fs::File,
+    next_seq: u64,
+    max_segment_bytes: u64,
+    /// The runtime that opened the journal, for the rare async segment work.
+    runtime: tokio::runtime::Handle,
 }
 
-/// Writes and syncs queued events until every `Journal` handle is dropped.
-fn write_loop(mut file: std::fs::File, mut receiver: mpsc::Receiver<Pending>, mut next_seq: u64) {
-    // A torn line left by a crash would glue onto the next append; a newline
-    // first keeps every later line whole.
-    if let Ok(meta) = file.metadata()
-        && meta.len() > 0
-        && let Err(err) = file.write_all(b"\n")
-    {
-        tracing::error!(error = %err, "audit journal write failed");
-    }
-
-    let mut group = Vec::with_capacity(256);
-    while let Some(first) = receiver.blocking_recv() {
-        group.push(first);
-        while group.len() < MAX_GROUP {
-            match receiver.try_recv() {
-                Ok(more) => group.push(more),
-                Err(_) => break,
-            }
+impl Writer {
+    /// Writes and syncs queued events until every `Journal` handle is dropped.
+    fn run(mut self, mut receiver: mpsc::Receiver<Pending>) {
+        // A torn line left by a crash would glue onto the next append; a newline
+        // first keeps every later line whole.
+        if let Ok(meta) = self.file.metadata()
+            && meta.len() > 0
+            && let Err(err) = self.file.write_all(b"\n")
+        {
+            tracing::error!(error = %err, "audit journal write failed");
         }
 
-        let mut buf = Vec::with_capacity(group.len() * 256);
-        for pending in &group {
-            let line = serde_json::json!({ "seq": next_seq, "event": pending.event });
-            next_seq += 1;
-            buf.extend_from_slice(line.to_string().as_bytes());
+        let mut group = Vec::with_capacity(256);
+        while let Some(first) = receiver.blocking_recv() {
+            group.push(first);
+            while group.len() < MAX_GROUP {
+                match receiver.try_recv() {
+                    Ok(more) => group.push(more),
+                    Err(_) => break,
+                }
+            }
+
+            let outcome = self.write_group(&group).map_err(|err| {
+                tracing::error!(error = %err, events = group.len(), "audit journal write failed");
+                err.to_string()
+            });
+            for pending in group.drain(..) {
+                if let Some(ack) = pending.ack {
+                    let _ = ack.send(outcome.clone());
+                }
+            }
+            if outcome.is_ok() {
+                self.seal_if_full();
+            }
+        }
+    }
+
+    /// Appends a group of events and syncs the file.
+    fn write_group(&mut self, group: &[Pending]) -> std::io::Result<()> {
+        let mut buf = Vec::with_capacity(group.len() * 512);
+        for pending in group {
+            let line = JournalLine { seq: self.next_seq, event: &pending.event };
+            self.next_seq += 1;
+            // An event has no map with non-string keys, so serializing it into a
+            // Vec cannot fail.
+            let _ = serde_json::to_writer(&mut buf, &line);
             buf.push(b'\n');
         }
-        let result = file.write_all(&buf).and_then(|()| file.sync_data());
-        let outcome = result.map_err(|err| {
-            tracing::error!(error = %err, events = group.len(), "audit journal write failed");
-            err.to_string()
-        });
-        for pending in group.drain(..) {
-            if let Some(ack) = pending.ack {
-                let _ = ack.send(outcome.clone());
+        self.file.write_all(&buf)?;
+        self.file.sync_data()
+    }
+
+    /// Seals the active file once it reaches the size limit. Runs only after a
+    /// group was written and synced, so a sealed file ends with a whole line.
+    /// On failure the writer keeps appending to the file it has.
+    fn seal_if_full(&mut self) {
+        match self.file.metadata() {
+            Ok(meta) if meta.len() >= self.max_segment_bytes => {}
+            Ok(_) => return,
+            Err(err) => {
+                tracing::error!(error = %err, "reading the audit journal's size failed");
+                return;
             }
         }
+        let sealed = self.runtime.block_on(async {
+            match segment::seal_active(&self.dir).await {
+                Ok(Some(file)) => Ok(Some(file.into_std().await)),
+                Ok(None) => Ok(None),
+                Err(err) => Err(err),
+            }
+        });
+        match sealed {
+            Ok(Some(file)) => self.file = file,
+            Ok(None) => {}
+            Err(err) => tracing::error!(error = %err, dir = %self.dir.display(), "sealing the audit journal segment failed; appending to it"),
+        }
     }
+}
+
+/// One journal line as written: `{"seq": N, "event": {...}}`.
+#[derive(Serialize)]
+struct JournalLine<'a> {
+    seq: u64,
+    event: &'a AuditEvent,
 }
 
 /// One parsed journal line.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct JournalEntry {
     pub seq: u64,
     pub event: AuditEvent,
@@ -152,13 +212,38 @@ pub struct JournalEntry {
 
 /// Reads whole lines from byte `offset`; returns the entries and the offset
 /// after the last whole line. A trailing partial line is left for later.
-pub async fn read_from(path: &Path, offset: u64, max_entries: usize) -> Result<(Vec<JournalEntry>, u64), JournalError> {
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    let mut file = match tokio::fs::File::open(path).await {
+#[cfg(test)]
+pub(crate) async fn read_from(path: &Path, offset: u64, max_entries: usize) -> Result<(Vec<JournalEntry>, u64), JournalError> {
+    let file = match tokio::fs::File::open(path).await {
         Ok(file) => file,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), offset)),
         Err(err) => return Err(err.into()),
     };
+    read_file_from(file, offset, max_entries).await
+}
+
+/// Reads like `read_from` from the segment whose first entry is `segment_id`.
+/// Returns `None` when the file at `path` is missing or is another segment,
+/// which happens when the writer sealed the active file meanwhile.
+pub(crate) async fn read_segment_from(
+    path: &Path,
+    segment_id: u64,
+    offset: u64,
+    max_entries: usize,
+) -> Result<Option<(Vec<JournalEntry>, u64)>, JournalError> {
+    let mut file = match tokio::fs::File::open(path).await {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err.into()),
+    };
+    if segment::first_seq_of(&mut file).await? != Some(segment_id) {
+        return Ok(None);
+    }
+    Ok(Some(read_file_from(file, offset, max_entries).await?))
+}
+
+async fn read_file_from(mut file: tokio::fs::File, offset: u64, max_entries: usize) -> Result<(Vec<JournalEntry>, u64), JournalError> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
     file.seek(std::io::SeekFrom::Start(offset)).await?;
     let mut buf = Vec::new();
     file.take(16 * 1024 * 1024).read_to_end(&mut buf).await?;
@@ -171,13 +256,12 @@ pub async fn read_from(path: &Path, offset: u64, max_entries: usize) -> Result<(
         if line.is_empty() {
             continue;
         }
-        match serde_json::from_slice::<serde_json::Value>(line) {
-            Ok(value) => {
-                let seq = value.get("seq").and_then(serde_json::Value::as_u64);
-                let event = value.get("event").cloned().and_then(|e| serde_json::from_value::<AuditEvent>(e).ok());
-                if let (Some(seq), Some(event)) = (seq, event) {
-                    entries.push(JournalEntry { seq, event });
-                }
+        match serde_json::from_slice::<JournalEntry>(line) {
+            Ok(entry) => entries.push(entry),
+            // Whole JSON that is not an entry (no `seq`, or an event this
+            // version cannot read) is skipped.
+            Err(err) if serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok() => {
+                tracing::warn!(offset = offset + consumed as u64, error = %err, "skipping an audit journal line that is not an event");
             }
             // A torn line from a crash: it was never acknowledged, skip it.
             Err(_) => tracing::warn!(offset = offset + consumed as u64, "skipping a torn audit journal line"),

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use keyless_policy::{BucketPolicy, Context, Decision, DecisionReason, OrgPolicy, Request, SessionPolicy, decide_org, evaluate_org, evaluate_session};
+use keyless_policy::{BucketPolicy, Context, Decision, DecisionReason, OrgPolicy, OrgPolicySet, Request, SessionPolicy, evaluate_org, evaluate_session};
 
 use crate::credentials::Caller;
 use keyless_store::{Change, ChangeKind, Store, StoreError};
@@ -19,7 +19,8 @@ pub struct AuthDecision {
 /// Org policies cached per org; dropped when the change feed reports a change.
 pub struct Authorizer {
     store: Store,
-    policies: RwLock<HashMap<String, Arc<Vec<OrgPolicy>>>>,
+    /// Each org's policies with their statement index, built when they are loaded.
+    policies: RwLock<HashMap<String, Arc<OrgPolicySet>>>,
     /// Parsed bucket policies; `None` caches "this bucket has no policy".
     bucket_policies: RwLock<HashMap<String, Option<Arc<BucketPolicy>>>>,
 }
@@ -36,7 +37,9 @@ impl Authorizer {
         Authorizer { store, policies: RwLock::default(), bucket_policies: RwLock::default() }
     }
 
-    pub async fn org_policies(&self, org: &str) -> Result<Arc<Vec<OrgPolicy>>, StoreError> {
+    /// Returns the org's policies and their index, loading and indexing them on
+    /// the first request after a change.
+    pub async fn org_policies(&self, org: &str) -> Result<Arc<OrgPolicySet>, StoreError> {
         if let Some(policies) = self.policies.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(org) {
             return Ok(policies.clone());
         }
@@ -49,7 +52,7 @@ impl Authorizer {
                 Err(err) => tracing::error!(org, policy = %name, error = %err, "stored org policy does not parse; ignoring it"),
             }
         }
-        let parsed = Arc::new(parsed);
+        let parsed = Arc::new(OrgPolicySet::new(parsed));
         self.policies.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(org.to_owned(), parsed.clone());
         Ok(parsed)
     }
@@ -119,8 +122,8 @@ impl Authorizer {
     async fn decide(&self, org: &str, principal: Option<&str>, action: &str, resource: &str, context: &Context, traced: bool) -> AuthDecision {
         let request = Request { principal, action, resource, context };
         let decision = match self.org_policies(org).await {
-            Ok(policies) if traced => evaluate_org(policies.iter(), &request),
-            Ok(policies) => decide_org(policies.iter(), &request),
+            Ok(policies) if traced => evaluate_org(policies.policies(), &request),
+            Ok(policies) => policies.decide(&request),
             Err(err) => {
                 tracing::error!(org, error = %err, "could not load org policies; denying");
                 evaluate_org([], &request)

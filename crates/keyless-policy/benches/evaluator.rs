@@ -3,19 +3,24 @@
 //! Each set models one team per statement: an Allow for the team's workloads on
 //! its own bucket prefix, gated on claim, network, TLS and time conditions, with
 //! every tenth statement a conditional Deny. The request comes from the last
-//! team that has an Allow, and every statement is traced whatever its position.
+//! team that has an Allow, near the end of the set.
 //!
-//! Two groups:
-//! - `evaluate_org`: the realistic case. Only the requesting team's statements
+//! Two policy shapes:
+//! - the realistic case (`<evaluator>`): only the requesting team's statements
 //!   match action, resource and principal, so only their conditions run.
-//! - `evaluate_org_all_conditions`: the worst case. Every statement names the
+//! - the worst case (`<evaluator>_all_conditions`): every statement names the
 //!   requester's principal and resource, so the conditions of every statement
 //!   are evaluated.
+//!
+//! Each shape runs under three evaluators. `evaluate_org` traces every
+//! statement (the explain path). `decide_org` decides without a trace and
+//! tests every statement. `indexed` is `OrgPolicySet::decide`, the request
+//! path, which tests only the statements its index cannot rule out.
 //!
 //! Run: `cargo bench -p keyless-policy --bench evaluator`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use keyless_policy::{Context, OrgPolicy, Request, evaluate_org};
+use keyless_policy::{Context, Decision, OrgPolicy, OrgPolicySet, Request, decide_org, evaluate_org};
 use serde_json::json;
 
 /// Set of statements that match the request apart from their conditions.
@@ -85,12 +90,32 @@ fn policies(statements: usize, shape: Shape) -> Vec<OrgPolicy> {
         .collect()
 }
 
-fn evaluate(c: &mut Criterion) {
-    bench_group(c, "evaluate_org", Shape::OneTeam);
-    bench_group(c, "evaluate_org_all_conditions", Shape::AllTeams);
+/// An evaluator under test.
+#[derive(Clone, Copy)]
+enum Evaluator {
+    Traced,
+    Plain,
+    Indexed,
 }
 
-fn bench_group(c: &mut Criterion, name: &str, shape: Shape) {
+impl Evaluator {
+    fn name(self) -> &'static str {
+        match self {
+            Evaluator::Traced => "evaluate_org",
+            Evaluator::Plain => "decide_org",
+            Evaluator::Indexed => "indexed",
+        }
+    }
+}
+
+fn evaluate(c: &mut Criterion) {
+    for evaluator in [Evaluator::Traced, Evaluator::Plain, Evaluator::Indexed] {
+        bench_group(c, evaluator.name(), Shape::OneTeam, evaluator);
+        bench_group(c, &format!("{}_all_conditions", evaluator.name()), Shape::AllTeams, evaluator);
+    }
+}
+
+fn bench_group(c: &mut Criterion, name: &str, shape: Shape, evaluator: Evaluator) {
     let mut group = c.benchmark_group(name);
     for size in [10, 100, 1000] {
         let policies = policies(size, shape);
@@ -108,12 +133,18 @@ fn bench_group(c: &mut Criterion, name: &str, shape: Shape) {
             .value("jwt:environment", "production")
             .build();
         let request = Request { principal: Some(&principal), action: "s3:GetObject", resource: &resource, context: &context };
-        assert!(evaluate_org(&policies, &request).allowed, "the benchmark request must be allowed by the last team's statement");
+        let set = OrgPolicySet::new(policies.clone());
+        let decide = |request: &Request<'_>| -> Decision {
+            match evaluator {
+                Evaluator::Traced => evaluate_org(std::hint::black_box(&policies), request),
+                Evaluator::Plain => decide_org(std::hint::black_box(&policies), request),
+                Evaluator::Indexed => std::hint::black_box(&set).decide(request),
+            }
+        };
+        assert!(decide(&request).allowed, "the benchmark request must be allowed by the last team's statement");
 
         group.throughput(Throughput::Elements(size as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(size), &request, |b, request| {
-            b.iter(|| evaluate_org(std::hint::black_box(&policies), std::hint::black_box(request)))
-        });
+        group.bench_with_input(BenchmarkId::from_parameter(size), &request, |b, request| b.iter(|| decide(std::hint::black_box(request))));
     }
     group.finish();
 }

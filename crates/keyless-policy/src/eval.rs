@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::conditions::{ConditionTrace, Conditions};
 use crate::context::Context;
-use crate::document::{Effect, OrgPolicy};
+use crate::document::{Effect, OrgPolicy, OrgStatement};
 use crate::pattern::{glob_match_ignore_ascii_case, principal_match};
 use crate::variables::resource_match;
 
@@ -111,25 +111,16 @@ pub(crate) fn statement_label(name: &str, index: usize) -> String {
     if name.is_empty() { format!("#{index}") } else { name.to_owned() }
 }
 
-/// Decides from a complete trace: the first matching Deny rejects, otherwise
-/// the first matching Allow accepts, otherwise the request is denied.
 /// Decides a request exactly as `evaluate_org` does, without building the
 /// trace: the per-request path of the S3 endpoint. Checks run cheapest first
 /// (principal, action, resource, conditions) and stop at the first miss, and
 /// the first matching Deny ends the evaluation. `trace` comes back empty.
+/// `OrgPolicySet::decide` decides the same way with fewer statements to test.
 pub fn decide_org<'p>(policies: impl IntoIterator<Item = &'p OrgPolicy>, request: &Request<'_>) -> Decision {
     let mut first_allow: Option<(&str, &str, usize)> = None;
     for policy in policies {
         for (index, st) in policy.statements.iter().enumerate() {
-            let principal_matched = st.principals.iter().any(|p| match request.principal {
-                Some(principal) => principal_match(p, principal),
-                None => p == "*",
-            });
-            let applies = principal_matched
-                && st.actions.iter().any(|a| action_match(a, request.action))
-                && st.resources.iter().any(|r| resource_match(r, request.resource, request.context))
-                && st.conditions.as_ref().is_none_or(|c| c.evaluate(request.context, st.effect).iter().all(|t| t.matched));
-            if !applies {
+            if !statement_applies(st, request) {
                 continue;
             }
             match st.effect {
@@ -150,6 +141,22 @@ pub fn decide_org<'p>(policies: impl IntoIterator<Item = &'p OrgPolicy>, request
     Decision { allowed, reason, trace: Vec::new() }
 }
 
+/// Returns whether a statement applies to the request, checking the cheapest
+/// element first (principal, action, resource, then conditions) and stopping at
+/// the first miss.
+pub(crate) fn statement_applies(st: &OrgStatement, request: &Request<'_>) -> bool {
+    let principal_matched = st.principals.iter().any(|p| match request.principal {
+        Some(principal) => principal_match(p, principal),
+        None => p == "*",
+    });
+    principal_matched
+        && st.actions.iter().any(|a| action_match(a, request.action))
+        && st.resources.iter().any(|r| resource_match(r, request.resource, request.context))
+        && st.conditions.as_ref().is_none_or(|c| c.evaluate(request.context, st.effect).iter().all(|t| t.matched))
+}
+
+/// Decides from a complete trace: the first matching Deny rejects, otherwise
+/// the first matching Allow accepts, otherwise the request is denied.
 pub(crate) fn decide(trace: Vec<StatementTrace>) -> Decision {
     let first = |effect: Effect| trace.iter().find(|t| t.effect == effect && t.matched()).map(|t| (t.policy.clone(), t.statement.clone()));
     let (allowed, reason) = match (first(Effect::Deny), first(Effect::Allow)) {

@@ -11,7 +11,10 @@
 //!   (`actions`),
 //! - the evaluators, which return a decision together with a trace of every
 //!   statement and condition they considered, so that an administrator can see
-//!   why a request was allowed or denied.
+//!   why a request was allowed or denied,
+//! - `OrgPolicySet`, org policies indexed by principal, action and resource
+//!   pattern, which decides a request without testing the statements that
+//!   cannot apply to it.
 //!
 //! Terms:
 //! - *principal*: the identity a request acts as (`user/admin`,
@@ -29,6 +32,7 @@ mod context;
 mod document;
 mod eval;
 mod grammar;
+mod index;
 mod pattern;
 mod session;
 mod variables;
@@ -39,5 +43,6 @@ pub use context::{Context, ContextBuilder};
 pub use document::{Effect, OrgPolicy, OrgStatement, PolicyError};
 pub use eval::{Decision, DecisionReason, Request, StatementTrace, decide_org, evaluate_org};
 pub use grammar::MalformedPolicy;
+pub use index::OrgPolicySet;
 pub use pattern::{glob_match, principal_match};
 pub use session::{MAX_SESSION_POLICY_BYTES, SessionPolicy, SessionStatement, evaluate_session};

@@ -2,11 +2,12 @@
 //! request contexts. Properties: explicit Deny always wins, an added Allow never
 //! removes access, and an added Deny never adds access. Policy order never
 //! matters, a session policy never widens access, and substituted policy
-//! variables never act as wildcards.
+//! variables never act as wildcards. The indexed request path decides exactly
+//! as the plain evaluators do.
 
 use keyless_policy::{
-    Conditions, Context, Decision, DecisionReason, Effect, OrgPolicy, OrgStatement, Request, SessionPolicy, decide_org, evaluate_org, evaluate_session,
-    glob_match,
+    Conditions, Context, Decision, DecisionReason, Effect, OrgPolicy, OrgPolicySet, OrgStatement, Request, SessionPolicy, decide_org, evaluate_org,
+    evaluate_session, glob_match,
 };
 use proptest::prelude::*;
 
@@ -183,6 +184,21 @@ proptest! {
         let untraced = decide_org([&policy], &request.request());
         prop_assert_eq!(untraced.allowed, traced.allowed);
         prop_assert_eq!(untraced.reason, traced.reason);
+    }
+
+    /// The index of `OrgPolicySet` only skips statements that cannot apply, so
+    /// its decision and reason equal those of the plain evaluators, over two
+    /// policies so that positions across policies count too.
+    #[test]
+    fn indexed_decision_equals_plain(first in statements(), second in statements(), request in request()) {
+        let policies = vec![org_policy("a", &first), org_policy("b", &second)];
+        let plain = decide_org(&policies, &request.request());
+        let traced = evaluate_org(&policies, &request.request());
+        let indexed = OrgPolicySet::new(policies).decide(&request.request());
+        prop_assert_eq!(&indexed.reason, &plain.reason);
+        prop_assert_eq!(indexed.allowed, plain.allowed);
+        prop_assert_eq!(&indexed.reason, &traced.reason);
+        prop_assert_eq!(indexed.allowed, traced.allowed);
     }
 
     #[test]
