@@ -1,4 +1,4 @@
-"""Fixtures: a keyless server, an OpenID Provider, and clients for both.
+"""Fixtures: a keyless server, an OpenID Provider, SAML IdPs, and clients.
 
 One keyless server and one provider serve the whole session, so tests use
 fresh bucket names, subjects and policy names to stay independent. Tests
@@ -12,6 +12,7 @@ import pytest
 from idp import OidcProvider
 from keyless_client import Api, empty_and_delete_bucket, s3_client, unique_name
 from processes import KeylessServer
+from saml_idps import PysamlIdp, SamlifyIdp, SimpleSamlPhp
 
 # Clients registered with the session provider; client_credentials tokens
 # have `sub` = client id.
@@ -85,3 +86,31 @@ def oidc_config(api, oidc):
 def subject():
     """A fresh token subject, so policies of other tests never match it."""
     return f"system:serviceaccount:e2e:sa-{secrets.token_hex(4)}"
+
+
+@pytest.fixture(scope="session")
+def simplesamlphp(work_dir):
+    """A SimpleSAMLphp IdP shared by the session; tests register their SPs with it."""
+    idp = SimpleSamlPhp(work_dir).start()
+    yield idp
+    idp.stop()
+
+
+@pytest.fixture
+def own_simplesamlphp(tmp_path):
+    """A fresh SimpleSAMLphp IdP with its own entity id and key, for one test."""
+    idp = SimpleSamlPhp(tmp_path).start()
+    yield idp
+    idp.stop()
+
+
+@pytest.fixture(scope="session")
+def pysaml2_idp(work_dir):
+    """A pysaml2 IdP (in this process) shared by the session."""
+    return PysamlIdp(work_dir)
+
+
+@pytest.fixture(scope="session")
+def samlify_idp(work_dir):
+    """A samlify IdP that signs responses built from chosen values."""
+    return SamlifyIdp(work_dir)
