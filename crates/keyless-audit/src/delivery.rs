@@ -216,7 +216,6 @@ impl Delivery {
         }
 
         let mut records = Vec::new();
-        let hour = hour_partition();
         let mut keys: Vec<_> = groups.keys().cloned().collect();
         keys.sort();
         for (org, stream) in keys {
@@ -239,6 +238,7 @@ impl Delivery {
             };
             let pairs: Vec<(u64, &AuditEvent)> = events.iter().map(|e| (e.seq, &e.event)).collect();
             let (hash, gz) = encode_batch(&header, &pairs);
+            let hour = hour_partition(events.first().map_or("", |e| e.event.time.as_str()));
             let object_key = format!("{stream}/{hour}/{batch:012}.jsonl.gz");
             self.put_object(&bucket, &object_key, &gz, "application/gzip").await?;
 
@@ -341,13 +341,16 @@ async fn delete_delivered(segments: &[Segment], position_segment: u64) {
     }
 }
 
-/// `YYYY/MM/DD/HH` of the current UTC time, the partition a batch lands in.
-/// NOTE: a round redone after a crash in a later hour writes its batch under
-/// another key and leaves the first object in place; `verify` would then find
-/// the batch number twice. Not covered by a test.
-fn hour_partition() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!("{:04}/{:02}/{:02}/{:02}", now.year(), u8::from(now.month()), now.day(), now.hour())
+/// `YYYY/MM/DD/HH` of a batch's first event (an RFC 3339 UTC time), the
+/// partition the batch lands in. Taking it from the event rather than the
+/// clock keeps the object key the same when a round is redone after a crash,
+/// so the redone round overwrites its first attempt. The current hour is the
+/// fallback for a time that does not parse.
+fn hour_partition(first_event_time: &str) -> String {
+    let parsed = time::OffsetDateTime::parse(first_event_time, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.to_offset(time::UtcOffset::UTC))
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    format!("{:04}/{:02}/{:02}/{:02}", parsed.year(), u8::from(parsed.month()), parsed.day(), parsed.hour())
 }
 
 fn index_row(entry: &JournalEntry) -> AuditIndexRow {
@@ -366,5 +369,18 @@ fn index_row(entry: &JournalEntry) -> AuditIndexRow {
         key: e.key.clone(),
         request_id: e.request_id.clone(),
         event: serde_json::to_string(e).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hour_partition;
+
+    #[test]
+    fn partition_follows_the_first_event() {
+        assert_eq!(hour_partition("2026-12-05T01:59:59.999Z"), "2026/12/05/01");
+        assert_eq!(hour_partition("2026-12-05T03:30:00+02:00"), "2026/12/05/01");
+        // A redone round days later still names the same partition.
+        assert_eq!(hour_partition("2020-01-01T00:00:00Z"), "2020/01/01/00");
     }
 }

@@ -17,8 +17,8 @@
 //!    `control-plane/` and `data-plane/` partitioned by date and hour. It
 //!    deletes a sealed segment once its position is in a later one. The index
 //!    rows, the batch records and the new position commit in one transaction;
-//!    batch contents, and names within one hour, are deterministic, so a
-//!    delivery redone after a crash rewrites the same objects and nothing is
+//!    batch names follow from the batch number and its first event's hour, so
+//!    a delivery redone after a crash rewrites the same objects and nothing is
 //!    lost or duplicated.
 //! 3. Batches are hash-chained per org and stream: each batch's header names
 //!    the SHA-256 of the previous batch. The newest hash is signed (Ed25519,
