@@ -698,3 +698,22 @@ def test_unknown_org_is_rejected(keyless, simplesamlphp, simplesamlphp_config):
     response = exchange_saml(keyless, saml_response, org_id="orgb")
 
     assert_rejected(response, "org")
+
+
+def test_attribute_condition_gates_the_exchange(keyless, api, tmp_path, role_policy):
+    """A configuration's conditions over `saml:<attribute>` keys must hold, matched literally."""
+    idp = PysamlIdp(tmp_path, entity_id=f"https://conditions-{secrets.token_hex(4)}.keyless.test/idp")
+    conditions = {"StringEquals": {f"saml:{TEAM_ATTRIBUTE}": "nlp"}}
+    config = config_from_certificate(api, idp, conditions=conditions)
+    try:
+        for team in ["vision", "*", "nlp*", "NLP"]:
+            saml_response = idp.response(sp_entity_id(), json_acs_url(keyless), {ROLE_ATTRIBUTE: [ROLE], TEAM_ATTRIBUTE: [team]})
+            response = exchange_saml(keyless, saml_response)
+            assert response.status_code == 403, f"team {team!r}: {response.text}"
+            assert response.json()["code"] == "IDPRejectedClaim", response.text
+
+        saml_response = idp.response(sp_entity_id(), json_acs_url(keyless), {ROLE_ATTRIBUTE: [ROLE], TEAM_ATTRIBUTE: ["nlp"]})
+        response = exchange_saml(keyless, saml_response)
+        assert response.status_code == 200, response.text
+    finally:
+        api.call("DELETE", f"/v1/keyless/wif/saml/{config['id']}")

@@ -286,6 +286,47 @@ async fn wif_oidc_add_list_update_rm() {
 }
 
 #[tokio::test]
+async fn wif_saml_add_update_metadata_rm() {
+    let server = start_server().await;
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../keyless-saml/tests/fixtures");
+    let first = fixtures.join("idp-rsa.crt");
+    let second = fixtures.join("rotated-rsa.crt");
+    let created = server.run_json(&[
+        "wif", "saml", "add", "--name", "corp", "--idp-entity-id", "https://idp.example/saml", "--certificate", first.to_str().unwrap(),
+        "--max-duration", "7200",
+    ]);
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["spEntityId"], "urn:keyless:default");
+    assert_eq!(created["certificates"].as_array().unwrap().len(), 1);
+    assert_eq!(created["maxDurationSeconds"], 7200);
+
+    // Rotation: both certificates trusted, everything else kept.
+    server.run_ok(&["wif", "saml", "update", &id, "--certificate", first.to_str().unwrap(), "--certificate", second.to_str().unwrap()]);
+    let shown = server.run_json(&["wif", "saml", "show", &id]);
+    assert_eq!(shown["certificates"].as_array().unwrap().len(), 2);
+    assert_eq!(shown["maxDurationSeconds"], 7200);
+
+    let metadata = server.run_ok(&["wif", "saml", "metadata", &id]);
+    assert!(metadata.contains("urn:keyless:default"), "{metadata}");
+    assert!(metadata.contains("/v1/cwobject/temporary-credentials/saml"), "{metadata}");
+
+    let text = server.run_ok(&["wif", "saml", "list"]);
+    assert!(text.lines().any(|l| l.starts_with(&id) && l.contains("https://idp.example/saml")), "{text}");
+    server.run_ok(&["wif", "saml", "rm", &id]);
+    assert_eq!(server.run_json(&["wif", "saml", "list"])["configs"], json!([]));
+}
+
+#[tokio::test]
+async fn wif_saml_add_rejects_a_non_certificate() {
+    let server = start_server().await;
+    let bogus = server.path("bogus.pem");
+    std::fs::write(&bogus, "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n").unwrap();
+    let output = server.run(&["wif", "saml", "add", "--name", "bad", "--idp-entity-id", "https://idp.example", "--certificate", bogus.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("certificates"), "{}", stderr(&output));
+}
+
+#[tokio::test]
 async fn wif_oidc_add_rejects_private_jwk() {
     let server = start_server().await;
     let private = server.path("private-jwks.json");
