@@ -139,6 +139,21 @@ pub(crate) struct Exchanged<V> {
     pub verified: V,
 }
 
+impl<V> Exchanged<V> {
+    /// The response body of the JSON exchange endpoints (OIDC and SAML).
+    pub(crate) fn to_json(&self) -> Value {
+        let minted = &self.minted;
+        json!({
+            "accessKeyId": minted.access_key_id,
+            "secretKey": minted.secret_key.expose(),
+            "sessionToken": minted.session_token.as_ref().map(|t| t.expose()),
+            "principalName": minted.principal,
+            "expiry": minted.expires_at.map(rfc3339),
+            "attributes": self.attributes,
+        })
+    }
+}
+
 pub(crate) fn verify_error(err: &VerifyError) -> ApiError {
     let (status, code) = match err {
         VerifyError::Missing => (StatusCode::UNAUTHORIZED, "MissingToken"),
@@ -377,15 +392,7 @@ pub async fn exchange_oidc(State(state): State<Arc<ApiState>>, body: Bytes) -> R
         session_policy: None,
     };
     let done = exchange_oidc_token(&state, request).await?;
-    let minted = done.minted;
-    Ok(Json(json!({
-        "accessKeyId": minted.access_key_id,
-        "secretKey": minted.secret_key.expose(),
-        "sessionToken": minted.session_token.as_ref().map(|t| t.expose()),
-        "principalName": minted.principal,
-        "expiry": minted.expires_at.map(rfc3339),
-        "attributes": done.attributes,
-    })))
+    Ok(Json(done.to_json()))
 }
 
 /// `GET /v1/cwobject/temporary-credentials/oidc/{orgId}`: the AWS

@@ -3,8 +3,8 @@
 //! (`POST /v1/cwobject/temporary-credentials/saml`, and STS
 //! `AssumeRoleWithSAML` through `exchange_saml_response`).
 //!
-//! Built only with the `saml` feature; without it, `router` answers these
-//! paths with 501.
+//! Built only with the `saml` feature; without it, `router` returns 501 for
+//! these paths.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use keyless_federation::saml::{RequestedRole, SamlConfig, SamlConfigInput, SamlD
 use keyless_policy::actions::cwobject;
 use keyless_store::now_millis;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::exchange::{DurationBounds, ExchangeRequest, Exchanged, Provider, VerifiedIdentity, exchange};
 use crate::keys::rfc3339;
@@ -115,19 +115,11 @@ pub async fn exchange_saml(State(state): State<Arc<ApiState>>, body: Bytes) -> R
         session_policy: None,
     };
     let done = exchange_saml_response(&state, request, None).await?;
-    let minted = done.minted;
-    Ok(Json(json!({
-        "accessKeyId": minted.access_key_id,
-        "secretKey": minted.secret_key.expose(),
-        "sessionToken": minted.session_token.as_ref().map(|t| t.expose()),
-        "principalName": minted.principal,
-        "expiry": minted.expires_at.map(rfc3339),
-        "attributes": done.attributes,
-    })))
+    Ok(Json(done.to_json()))
 }
 
 /// Runs one SAML exchange (see `exchange::exchange`). `role` is the role an
-/// `AssumeRoleWithSAML` call asks for.
+/// `AssumeRoleWithSAML` call requests.
 pub(crate) async fn exchange_saml_response(
     state: &ApiState,
     request: ExchangeRequest<'_>,

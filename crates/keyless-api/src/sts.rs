@@ -333,7 +333,7 @@ async fn assume_role_with_saml(state: &ApiState, params: &BTreeMap<String, Strin
     Ok(xml_response(StatusCode::OK, body))
 }
 
-/// Without the `saml` feature, `AssumeRoleWithSAML` fails and says why.
+/// Without the `saml` feature, `AssumeRoleWithSAML` fails with a message naming the missing feature.
 #[cfg(not(feature = "saml"))]
 async fn assume_role_with_saml(_: &ApiState, _: &BTreeMap<String, String>) -> Result<Response, StsError> {
     Err(StsError {

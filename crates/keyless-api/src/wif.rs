@@ -1,7 +1,7 @@
 //! WIF configuration endpoints, shared by OIDC (`/v1/keyless/wif/oidc`) and
 //! SAML (`/v1/keyless/wif/saml`): create, list, read, replace and delete.
 //!
-//! Each handler is generic over the configuration type, which says through
+//! Each handler is generic over the configuration type, which defines through
 //! `WifConfig` how its request body is validated into the stored document.
 
 use std::sync::Arc;
