@@ -717,3 +717,18 @@ def test_attribute_condition_gates_the_exchange(keyless, api, tmp_path, role_pol
         assert response.status_code == 200, response.text
     finally:
         api.call("DELETE", f"/v1/keyless/wif/saml/{config['id']}")
+
+
+def test_response_with_too_many_nodes_is_rejected_quickly(keyless, pysaml2_idp, pysaml2_config):
+    """A validly signed response with 1,000 attribute values is rejected by the node cap.
+
+    Reducing a response to its signed content costs the square of its node count, so
+    the cap, not the signature check, must stop such a response.
+    """
+    attributes = {ROLE_ATTRIBUTE: [ROLE], TEAM_ATTRIBUTE: [f"group-{i}" for i in range(1000)]}
+    saml_response = pysaml2_idp.response(sp_entity_id(), json_acs_url(keyless), attributes)
+
+    response = exchange_saml(keyless, saml_response)
+
+    assert_rejected(response, "nodes")
+    assert requests.get(f"{keyless.api_url}/healthz", timeout=5).status_code == 200

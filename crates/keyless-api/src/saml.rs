@@ -7,7 +7,7 @@
 //! these paths.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::Json;
 use axum::body::Bytes;
@@ -21,6 +21,7 @@ use keyless_policy::actions::cwobject;
 use keyless_store::now_millis;
 use serde::Deserialize;
 use serde_json::Value;
+use tokio::sync::Semaphore;
 
 use crate::exchange::{DurationBounds, ExchangeRequest, Exchanged, Provider, VerifiedIdentity, exchange};
 use crate::keys::rfc3339;
@@ -129,6 +130,43 @@ pub(crate) async fn exchange_saml_response(
     exchange(state, request, async |event: &mut AuditEvent| verify(state, org, response, config_id, config_name, role.as_ref(), event).await).await
 }
 
+/// SAML verifications allowed to run at once. Each takes one core for up to
+/// a fraction of a second, so they run on the blocking pool, and this bound
+/// leaves cores to every other request even under a flood of large responses.
+static VERIFICATION_SLOTS: LazyLock<Semaphore> =
+    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(2))));
+
+/// Runs `verify_saml` on the blocking pool once a verification slot is free.
+async fn verify_off_runtime(
+    response: &str,
+    candidates: Vec<SamlConfig>,
+    role: Option<&RequestedRole<'_>>,
+    now: i64,
+) -> Result<Result<VerifiedSaml, SamlExchangeError>, ApiError> {
+    let _slot = VERIFICATION_SLOTS.acquire().await.map_err(|_| ApiError::internal())?;
+    let response = response.to_owned();
+    let role = role.map(|r| (r.org_id.to_owned(), r.role_arn.to_owned(), r.principal_arn.to_owned()));
+    tokio::task::spawn_blocking(move || {
+        let role = role.as_ref().map(|(org_id, role_arn, principal_arn)| RequestedRole { org_id, role_arn, principal_arn });
+        keyless_federation::saml::verify_saml(&response, &candidates, role.as_ref(), now)
+    })
+    .await
+    .map_err(|err| {
+        tracing::error!(error = %err, "SAML verification task failed");
+        ApiError::internal()
+    })
+}
+
+/// Logs and audits a replayed assertion and returns the caller's error.
+fn replayed(org: &str, assertion_id: &str, event: &mut AuditEvent) -> ApiError {
+    tracing::info!(org, assertion = %assertion_id, "SAML exchange rejected: assertion replayed");
+    event.reason = Some("assertion-replayed".into());
+    ApiError::unauthorized(
+        "InvalidIdentityToken",
+        format!("assertion {assertion_id:?} was already used: a SAML assertion can be exchanged once, so replays are rejected"),
+    )
+}
+
 /// Verifies a SAML response against the org's configurations, narrowed by
 /// `config_id` and `config_name`, then claims its assertion id in the replay
 /// cache. The id is claimed before the policy check, so an assertion is used
@@ -157,8 +195,18 @@ async fn verify(
         .cloned()
         .collect();
 
+    // A replayed assertion is rejected before the signature work, which costs
+    // far more than this lookup. The claim after verification stays the check
+    // that counts; this one only reads.
+    if let Ok(peeked) = keyless_saml::peek(response)
+        && let Some(assertion_id) = &peeked.assertion_id
+        && state.store.saml_assertion_used(org, assertion_id).await?
+    {
+        return Err(replayed(org, assertion_id, event));
+    }
+
     let now = now_millis() / 1000;
-    let verified = match keyless_federation::saml::verify_saml(response, &candidates, role, now) {
+    let verified = match verify_off_runtime(response, candidates, role, now).await? {
         Ok(verified) => verified,
         Err(err) => {
             tracing::info!(org, reason = err.reason(), error = %err, "SAML exchange rejected");
@@ -171,12 +219,7 @@ async fn verify(
     // Kept past the assertion's expiry by the leeway, the longest it can still pass verification.
     let keep_until = (assertion.not_on_or_after + verified.config.leeway_seconds as i64).saturating_mul(1000);
     if !state.store.claim_saml_assertion(org, &assertion.assertion_id, keep_until).await? {
-        tracing::info!(org, assertion = %assertion.assertion_id, "SAML exchange rejected: assertion replayed");
-        event.reason = Some("assertion-replayed".into());
-        return Err(ApiError::unauthorized(
-            "InvalidIdentityToken",
-            format!("assertion {:?} was already used: a SAML assertion can be exchanged once, so replays are rejected", assertion.assertion_id),
-        ));
+        return Err(replayed(org, &assertion.assertion_id, event));
     }
 
     let config = &verified.config;

@@ -295,7 +295,7 @@ pub fn verify_saml(response: &str, configs: &[SamlConfig], role: Option<&Request
     if response.is_empty() {
         return Err(SamlExchangeError::Missing);
     }
-    let issuer = keyless_saml::unverified_issuer(response)?;
+    let issuer = keyless_saml::peek(response)?.issuer;
     let config = configs
         .iter()
         .find(|c| c.active && c.idp_entity_id == issuer)

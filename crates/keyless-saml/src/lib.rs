@@ -59,5 +59,5 @@ pub use certificate::Certificate;
 pub use error::SamlError;
 pub use metadata::{MAX_METADATA_BYTES, parse_idp_metadata, sp_metadata};
 pub use verify::{
-    MAX_RESPONSE_BASE64_BYTES, MAX_RESPONSE_XML_BYTES, SamlSettings, VerifiedAssertion, unverified_issuer, verify,
+    MAX_RESPONSE_BASE64_BYTES, MAX_RESPONSE_NODES, MAX_RESPONSE_XML_BYTES, SamlSettings, UnverifiedResponse, VerifiedAssertion, peek, verify,
 };

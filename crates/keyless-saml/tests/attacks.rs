@@ -898,7 +898,7 @@ fn oversize_input_is_rejected() {
 
     let many_nodes = format!(
         "<samlp:Extensions xmlns:x=\"urn:x\">{}</samlp:Extensions>",
-        "<x:N/>".repeat(25_000)
+        "<x:N/>".repeat(keyless_saml::MAX_RESPONSE_NODES as usize + 1)
     );
     let spec = ResponseSpec {
         response_extra_xml: many_nodes,

@@ -237,6 +237,18 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Returns whether the assertion `assertion_id` was already exchanged and
+    /// is still kept, without claiming it.
+    pub async fn saml_assertion_used(&self, org_id: &str, assertion_id: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 FROM saml_assertions WHERE org_id = ? AND assertion_id = ? AND expires_at >= ?")
+            .bind(org_id)
+            .bind(assertion_id)
+            .bind(now_millis())
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.is_some())
+    }
+
     // ---- API tokens ----
 
     pub async fn insert_api_token(&self, token: &ApiTokenRecord) -> Result<()> {
@@ -1119,6 +1131,8 @@ mod tests {
         // A second handle on the same database, as another node would have.
         let other = Store::open(&dir).await.unwrap();
         assert!(!other.claim_saml_assertion("a", "_id1", later).await.unwrap());
+        assert!(other.saml_assertion_used("a", "_id1").await.unwrap());
+        assert!(!other.saml_assertion_used("a", "_unused").await.unwrap());
         // An expired id is dropped, so the table does not grow without bound.
         assert!(store.claim_saml_assertion("a", "_old", now_millis() - 1).await.unwrap());
         assert!(store.claim_saml_assertion("a", "_other", later).await.unwrap());
