@@ -185,7 +185,7 @@ pub(crate) async fn exchange<V>(
         }
         if !state.wif_cache.org_exists(org).await? {
             tracing::info!(org = %org.chars().take(64).collect::<String>(), "{} exchange rejected: unknown organization", provider.name());
-            return Err(ApiError::new(StatusCode::NOT_FOUND, "NoSuchOrganization", format!("organization {org:?} does not exist")));
+            return Err(ApiError::new(StatusCode::NOT_FOUND, "NoSuchOrganization", format!("organization {:?} does not exist", org.chars().take(64).collect::<String>())));
         }
         let (identity, verified) = verify(&mut event).await?;
         let (minted, attributes) = issue_credentials(state, request, &identity, &mut event).await?;

@@ -12,6 +12,11 @@ pub fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     if body.len() > MAX_JSON_BODY {
         return Err(ApiError::bad_request(format!("the body is {} bytes; the maximum is {MAX_JSON_BODY}", body.len())));
     }
+    // serde would also fill a struct from a JSON array, by position; every
+    // body of this API is an object, so anything else is rejected by name.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(ApiError::bad_request("invalid JSON body: expected a JSON object ({...})"));
+    }
     let deserializer = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(deserializer).map_err(|err| {
         let path = err.path().to_string();
@@ -39,6 +44,12 @@ mod tests {
     fn wrong_type_names_field() {
         let err = parse::<Body>(&Bytes::from_static(br#"{"durationSeconds":"x"}"#)).unwrap_err();
         assert!(err.message.contains("durationSeconds"), "{}", err.message);
+    }
+
+    #[test]
+    fn array_body_is_rejected() {
+        let err = parse::<Body>(&Bytes::from_static(b" [1]")).unwrap_err();
+        assert!(err.message.contains("JSON object"), "{}", err.message);
     }
 
     #[test]

@@ -181,7 +181,8 @@ struct RoleArn {
 }
 
 fn parse_role_arn(arn: &str) -> Result<RoleArn, StsError> {
-    let invalid = || StsError::validation(format!("RoleArn {arn:?} is invalid: expected arn:aws:iam::<orgId>:role/<name>"));
+    let shown: String = arn.chars().take(256).collect();
+    let invalid = || StsError::validation(format!("RoleArn {shown:?} is invalid: expected arn:aws:iam::<orgId>:role/<name>"));
     let rest = arn.strip_prefix("arn:aws:iam::").ok_or_else(invalid)?;
     let (org, role) = rest.split_once(':').ok_or_else(invalid)?;
     let role = role.strip_prefix("role/").ok_or_else(invalid)?;
@@ -288,7 +289,8 @@ async fn assume_role_with_saml(state: &ApiState, params: &BTreeMap<String, Strin
     let role_arn = params.get("RoleArn").map(String::as_str).unwrap_or_default();
     let principal_arn = params.get("PrincipalArn").ok_or_else(|| StsError::validation("the PrincipalArn parameter is missing"))?;
     let provider = provider_from_arn(principal_arn, &role.org).ok_or_else(|| {
-        StsError::validation(format!("PrincipalArn {principal_arn:?} is invalid: expected arn:aws:iam::{}:saml-provider/<name>", role.org))
+        let shown: String = principal_arn.chars().take(256).collect();
+        StsError::validation(format!("PrincipalArn {shown:?} is invalid: expected arn:aws:iam::{}:saml-provider/<name>", role.org))
     })?;
     let assertion = params.get("SAMLAssertion").map(String::as_str).unwrap_or("");
     if assertion.is_empty() {
