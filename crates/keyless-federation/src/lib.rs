@@ -1,4 +1,7 @@
-//! Identity federation: trading an OIDC token for an identity keyless trusts.
+//! Identity federation: trading an OIDC token or a SAML response for an
+//! identity keyless trusts. The SAML side (`saml`, behind the `saml` feature)
+//! holds the SAML configuration document and derives `role/<Role>` from an
+//! assertion that `keyless-saml` verified.
 //!
 //! This crate owns the OIDC WIF configuration document (`config`), the cache of
 //! issuers' discovery documents and key sets (`jwks`), and the token validation
