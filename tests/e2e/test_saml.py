@@ -731,4 +731,5 @@ def test_response_with_too_many_nodes_is_rejected_quickly(keyless, pysaml2_idp, 
     response = exchange_saml(keyless, saml_response)
 
     assert_rejected(response, "nodes")
+    assert response.json()["code"] == "InvalidIdentityToken", response.text
     assert requests.get(f"{keyless.api_url}/healthz", timeout=5).status_code == 200

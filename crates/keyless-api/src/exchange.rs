@@ -140,7 +140,7 @@ pub(crate) struct Exchanged<V> {
 }
 
 impl<V> Exchanged<V> {
-    /// The response body of the JSON exchange endpoints (OIDC and SAML).
+    /// Builds the response body of the JSON exchange endpoints (OIDC and SAML).
     pub(crate) fn to_json(&self) -> Value {
         let minted = &self.minted;
         json!({
@@ -221,9 +221,9 @@ pub(crate) async fn exchange<V>(
     result
 }
 
-/// The protocol-neutral stage after token verification: checks the requested
-/// duration, the principal's status and the org policies, then mints the
-/// credentials. Returns them with the caller's attributes.
+/// Checks the requested duration, the principal's status and the org
+/// policies after token verification, for either protocol, then mints the
+/// credentials and returns them with the caller's attributes.
 async fn issue_credentials(
     state: &ApiState,
     request: ExchangeRequest<'_>,

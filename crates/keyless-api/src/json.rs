@@ -12,8 +12,8 @@ pub fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     if body.len() > MAX_JSON_BODY {
         return Err(ApiError::bad_request(format!("the body is {} bytes; the maximum is {MAX_JSON_BODY}", body.len())));
     }
-    // serde would also fill a struct from a JSON array, by position; every
-    // body of this API is an object, so anything else is rejected by name.
+    // serde would also fill a struct from a JSON array, by position. Every
+    // body of this API is an object, so anything else is rejected.
     if body.trim_ascii_start().first() != Some(&b'{') {
         return Err(ApiError::bad_request("invalid JSON body: expected a JSON object ({...})"));
     }

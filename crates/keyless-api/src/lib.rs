@@ -168,7 +168,8 @@ fn saml_routes(router: Router<Arc<ApiState>>) -> Router<Arc<ApiState>> {
         .route("/v1/cwobject/temporary-credentials/saml", post(saml::exchange_saml))
 }
 
-/// Without the `saml` feature the SAML paths exist but say why they fail.
+/// Without the `saml` feature the SAML paths exist and fail with a message
+/// naming the missing feature.
 #[cfg(not(feature = "saml"))]
 fn saml_routes(router: Router<Arc<ApiState>>) -> Router<Arc<ApiState>> {
     async fn saml_disabled() -> ApiError {

@@ -181,8 +181,8 @@ struct RoleArn {
 }
 
 fn parse_role_arn(arn: &str) -> Result<RoleArn, StsError> {
-    let shown: String = arn.chars().take(256).collect();
-    let invalid = || StsError::validation(format!("RoleArn {shown:?} is invalid: expected arn:aws:iam::<orgId>:role/<name>"));
+    let arn_prefix: String = arn.chars().take(256).collect();
+    let invalid = || StsError::validation(format!("RoleArn {arn_prefix:?} is invalid: expected arn:aws:iam::<orgId>:role/<name>"));
     let rest = arn.strip_prefix("arn:aws:iam::").ok_or_else(invalid)?;
     let (org, role) = rest.split_once(':').ok_or_else(invalid)?;
     let role = role.strip_prefix("role/").ok_or_else(invalid)?;
@@ -289,8 +289,8 @@ async fn assume_role_with_saml(state: &ApiState, params: &BTreeMap<String, Strin
     let role_arn = params.get("RoleArn").map(String::as_str).unwrap_or_default();
     let principal_arn = params.get("PrincipalArn").ok_or_else(|| StsError::validation("the PrincipalArn parameter is missing"))?;
     let provider = provider_from_arn(principal_arn, &role.org).ok_or_else(|| {
-        let shown: String = principal_arn.chars().take(256).collect();
-        StsError::validation(format!("PrincipalArn {shown:?} is invalid: expected arn:aws:iam::{}:saml-provider/<name>", role.org))
+        let arn_prefix: String = principal_arn.chars().take(256).collect();
+        StsError::validation(format!("PrincipalArn {arn_prefix:?} is invalid: expected arn:aws:iam::{}:saml-provider/<name>", role.org))
     })?;
     let assertion = params.get("SAMLAssertion").map(String::as_str).unwrap_or("");
     if assertion.is_empty() {

@@ -160,9 +160,11 @@ impl Writer {
         for pending in group {
             let line = JournalLine { seq: self.next_seq, event: &pending.event };
             self.next_seq += 1;
-            // An event has no map with non-string keys, so serializing it into a
-            // Vec cannot fail.
-            let _ = serde_json::to_writer(&mut buf, &line);
+            // Serializing into a Vec fails only for a map with non-string keys,
+            // which AuditEvent does not have; a failure is still logged.
+            if let Err(err) = serde_json::to_writer(&mut buf, &line) {
+                tracing::error!(error = %err, seq = line.seq, "audit event could not be serialized");
+            }
             buf.push(b'\n');
         }
         self.file.write_all(&buf)?;

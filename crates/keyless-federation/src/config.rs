@@ -173,8 +173,8 @@ pub(crate) fn check_durations(min: Option<u64>, max: Option<u64>, default: Optio
     Ok((min, max, default))
 }
 
-/// An attribute-mapping target: one of `prefixes` followed by 1 to 128
-/// letters, digits or `-_.:/`.
+/// Checks an attribute-mapping target: one of `prefixes` followed by 1 to
+/// 128 letters, digits or `-_.:/`.
 pub(crate) fn check_session_key(target: &str, prefixes: &[&str]) -> Result<(), ConfigError> {
     let ok = prefixes.iter().filter_map(|p| target.strip_prefix(p)).any(|rest| {
         !rest.is_empty() && rest.len() <= 128 && rest.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(c))

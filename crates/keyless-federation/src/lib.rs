@@ -1,6 +1,6 @@
 //! Identity federation: trading an OIDC token or a SAML response for an
 //! identity keyless trusts. The SAML side (`saml`, behind the `saml` feature)
-//! holds the SAML configuration document and derives `role/<Role>` from an
+//! contains the SAML configuration document and derives `role/<Role>` from an
 //! assertion that `keyless-saml` verified.
 //!
 //! This crate owns the OIDC WIF configuration document (`config`), the cache of

@@ -2,11 +2,11 @@
 //! `keyless_saml::verify`: choosing the configuration, reading the role and
 //! principal name, claim conditions and attribute mapping.
 //!
-//! The XML and signature rules live in `keyless-saml`. This module decides
-//! which configuration a response is checked against and what identity a
-//! verified assertion yields: the principal `role/<Role>`, where `<Role>` comes
-//! from the configured role attribute or, for `AssumeRoleWithSAML`, from the
-//! AWS role attribute pair that matches the call's `RoleArn` and `PrincipalArn`.
+//! The XML and signature rules live in `keyless-saml`. This module chooses the
+//! configuration a response is checked against and derives the identity of a
+//! verified assertion: the principal `role/<Role>`. `<Role>` comes from the
+//! configured role attribute or, for `AssumeRoleWithSAML`, from the AWS role
+//! attribute pair that matches the call's `RoleArn` and `PrincipalArn`.
 
 use std::collections::BTreeMap;
 
@@ -111,13 +111,13 @@ pub struct SamlDefaults {
 }
 
 impl SamlDefaults {
-    /// The default Audience: one SP entity id per org.
+    /// Returns the default Audience, one SP entity id per org.
     pub fn sp_entity_id(org_id: &str) -> String {
         format!("urn:keyless:{org_id}")
     }
 
-    /// The default Recipient and Destination URLs: the JSON exchange endpoint
-    /// and the STS endpoint.
+    /// Returns the default Recipient and Destination URLs: the JSON exchange
+    /// endpoint and the STS endpoint.
     pub fn acs_urls(&self) -> Vec<String> {
         let base = self.public_api_url.trim_end_matches('/');
         vec![format!("{base}/v1/cwobject/temporary-credentials/saml"), format!("{base}/")]
@@ -287,8 +287,8 @@ pub struct VerifiedSaml {
 
 /// Verifies `response` (base64 `SAMLResponse`) against the org's
 /// configurations `configs` and derives the principal. The configuration is
-/// the active one whose `idpEntityId` equals the response's issuer; the issuer
-/// is read unverified only to choose it, and `keyless_saml::verify` then
+/// the active one whose `idpEntityId` equals the response's issuer. The issuer
+/// is read unverified only to choose it, because `keyless_saml::verify` then
 /// requires it again from the signed assertion.
 pub fn verify_saml(response: &str, configs: &[SamlConfig], role: Option<&RequestedRole<'_>>, now: i64) -> Result<VerifiedSaml, SamlExchangeError> {
     let response = response.trim();
@@ -369,16 +369,16 @@ fn role_name(assertion: &VerifiedAssertion, config: &SamlConfig, requested: Opti
         .collect();
     let name = match requested {
         Some(requested) => {
-            let wanted = role_from_arn(requested.role_arn, requested.org_id)
+            let requested_role = role_from_arn(requested.role_arn, requested.org_id)
                 .ok_or_else(|| SamlExchangeError::Role(format!("RoleArn {:?} is not arn:aws:iam::{}:role/<name>", requested.role_arn, requested.org_id)))?;
-            let pair_ok = pairs.iter().any(|(role, provider)| *role == wanted && provider_arn_matches(requested.principal_arn, provider, requested.org_id));
-            if !(pair_ok || configured.iter().any(|v| *v == wanted)) {
+            let pair_ok = pairs.iter().any(|(role, provider)| *role == requested_role && provider_arn_matches(requested.principal_arn, provider, requested.org_id));
+            if !(pair_ok || configured.iter().any(|v| *v == requested_role)) {
                 return Err(SamlExchangeError::Role(format!(
-                    "the assertion does not grant the role {wanted:?} with provider {:?}",
+                    "the assertion does not grant the role {requested_role:?} with provider {:?}",
                     requested.principal_arn
                 )));
             }
-            wanted
+            requested_role
         }
         None => match (configured, pairs.as_slice()) {
             ([one], _) => one.clone(),
@@ -499,7 +499,7 @@ mod tests {
     }
 
     #[test]
-    fn aws_role_pairs_match_both_arns_in_either_order() {
+    fn aws_role_pair_either_order() {
         let forward = format!("{ROLE_ARN},{PROVIDER_ARN}");
         let backward = format!("{PROVIDER_ARN},{ROLE_ARN}");
         for value in [forward.as_str(), backward.as_str()] {
@@ -531,7 +531,7 @@ mod tests {
     }
 
     #[test]
-    fn arn_parsing_requires_the_org_and_the_resource_type() {
+    fn arn_parsing_checks_org_and_type() {
         assert_eq!(role_from_arn(ROLE_ARN, "acme").as_deref(), Some("DataScience"));
         assert_eq!(role_from_arn(ROLE_ARN, "other"), None);
         assert_eq!(role_from_arn(PROVIDER_ARN, "acme"), None);

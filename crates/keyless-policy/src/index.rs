@@ -36,7 +36,7 @@ struct PatternIndex {
     prefix_lengths: Vec<usize>,
 }
 
-/// The values a pattern can match, as far as the index tells them apart.
+/// The values a pattern can match, as far as the index distinguishes them.
 enum PatternKey {
     Any,
     Exact(String),

@@ -196,7 +196,7 @@ pub enum SamlError {
     )]
     BearerConfirmationMissing,
 
-    /// The message answers an AuthnRequest, and keyless accepts only IdP-initiated responses.
+    /// The message replies to an AuthnRequest, and keyless accepts only IdP-initiated responses.
     #[error(
         "{element} has InResponseTo {found}: keyless sends no AuthnRequest and accepts only unsolicited (IdP-initiated) responses"
     )]

@@ -5,7 +5,7 @@
 //! [`VerifiedAssertion`] or a [`SamlError`] whose [`SamlError::reason`] names
 //! the failed rule. The replay cache, the role attribute and org policies are
 //! the caller's. This crate also parses IdP metadata ([`parse_idp_metadata`]),
-//! writes keyless's SP metadata ([`sp_metadata`]) and holds the certificate
+//! writes keyless's SP metadata ([`sp_metadata`]) and defines the certificate
 //! key policy ([`Certificate`]).
 //!
 //! The checks run in this order, and each failure stops the verification:

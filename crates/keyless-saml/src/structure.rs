@@ -43,7 +43,7 @@ const DIGEST_ALLOWED: &str = "sha256, sha384, sha512";
 /// Reference URI can resolve to one element only.
 const ID_ATTRIBUTE_NAMES: [&str; 4] = ["ID", "Id", "id", "AssertionID"];
 
-/// Which elements of the response are signed, and their IDs.
+/// The signed elements of the response and their IDs.
 #[derive(Debug)]
 pub(crate) struct Layout {
     pub response_id: Option<String>,

@@ -29,9 +29,8 @@ pub const MAX_RESPONSE_BASE64_BYTES: usize = MAX_RESPONSE_XML_BYTES / 3 * 4 + 16
 
 /// Parse limits for responses. SAML responses nest about 8 levels deep.
 /// samael's reduction to the signed content walks the whole tree once per
-/// signed node, so its cost grows with the square of the node count: a
-/// validly signed response with 700 attribute values took 1.5 s and 400 MB
-/// (found by an attack test). 2,000 nodes, about 300 attribute values, keep
+/// signed node, so its cost grows with the square of the node count. A
+/// validly signed response with 700 attribute values took 1.5 s and 400 MB. 2,000 nodes, about 300 attribute values, keep
 /// that to a fraction of a second. The responses of the test IdPs have
 /// under 300 nodes.
 const RESPONSE_LIMITS: Limits = Limits {
@@ -46,7 +45,7 @@ const STATUS_SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
 const ENTITY_FORMAT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:entity";
 
-/// What verification needs from one SAML WIF configuration.
+/// The settings of one SAML WIF configuration that verification uses.
 #[derive(Debug, Clone)]
 pub struct SamlSettings {
     /// The IdP entity id; the Assertion's Issuer (and the Response's, if
@@ -131,7 +130,7 @@ pub fn verify(
         let mut signed_assertions = children(signed_root, NS_ASSERTION, "Assertion");
         let assertion = signed_assertions.next().ok_or_else(|| {
             SamlError::SignedContentMismatch(
-                "the signed Response holds no saml:Assertion".to_owned(),
+                "the signed Response contains no saml:Assertion".to_owned(),
             )
         })?;
         if signed_assertions.next().is_some() {
@@ -397,7 +396,7 @@ fn check_conditions(
         if is(condition, NS_ASSERTION, "OneTimeUse")
             || is(condition, NS_ASSERTION, "ProxyRestriction")
         {
-            // OneTimeUse holds by the replay cache; ProxyRestriction limits
+            // OneTimeUse is enforced by the replay cache; ProxyRestriction limits
             // only relying parties that issue assertions, which keyless does not.
             continue;
         }

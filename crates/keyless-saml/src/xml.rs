@@ -1,5 +1,5 @@
 //! The hardened XML parse every SAML message and metadata document goes through
-//! before any other code (libxml2 included) sees it, and small DOM helpers.
+//! before any other code (libxml2 included) reads it, and small DOM helpers.
 //!
 //! The parser is roxmltree with DTDs disabled. On top of it this module rejects
 //! what roxmltree tolerates or libxml2 could read differently: an empty
@@ -113,7 +113,7 @@ fn check_xml_declaration(text: &str) -> Result<(), SamlError> {
 /// tree is built. roxmltree 0.20 parses nested elements by recursion, so a
 /// 256 KiB document of `<a>` tags would overflow the stack. The scan skips
 /// comments, CDATA sections, processing instructions and quoted attribute
-/// values as XML does, so it never counts less nesting than a parser sees.
+/// values as XML does, so it never counts less nesting than a parser finds.
 fn check_depth(text: &str, max_depth: usize) -> Result<(), SamlError> {
     let bytes = text.as_bytes();
     let mut depth = 0usize;

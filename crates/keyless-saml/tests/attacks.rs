@@ -228,7 +228,7 @@ fn signature_wrapping_layouts_are_rejected() {
             .response_xml("", ""),
             "assertion-misplaced",
         ),
-        // XSW8: the evil assertion keeps a signature whose ds:Object holds
+        // XSW8: the evil assertion keeps a signature whose ds:Object contains
         // the original assertion.
         (
             "xsw8 original assertion in object of evil signature",

@@ -1,6 +1,6 @@
 //! Random edits of a valid signed response: verification must never panic,
 //! and any edited response it still accepts must read exactly what the
-//! original read, because everything `VerifiedAssertion` holds is signed.
+//! original read, because everything in `VerifiedAssertion` is signed.
 
 mod common;
 

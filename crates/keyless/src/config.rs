@@ -26,7 +26,7 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYLESS_API_LISTEN")]
     pub api_listen: Option<SocketAddr>,
     /// URL clients use to reach the API endpoint, when a proxy or DNS name
-    /// stands in front of it. SAML assertions must name it as Recipient and
+    /// is in front of it. SAML assertions must name it as Recipient and
     /// Destination. Default: http://<api-listen>
     #[arg(long, env = "KEYLESS_PUBLIC_API_URL")]
     pub public_api_url: Option<String>,

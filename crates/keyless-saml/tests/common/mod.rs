@@ -1,6 +1,6 @@
 //! Builds and signs SAML responses for the tests and the benchmark.
 //!
-//! A [`ResponseSpec`] holds every field a test may want wrong; its defaults
+//! A [`ResponseSpec`] contains every field a test may set wrong; its defaults
 //! make a response that keyless accepts at [`NOW`]. Signing goes through
 //! libxmlsec1 (samael's `sign_xml`) with the keys in `tests/fixtures`.
 #![allow(dead_code)]
@@ -330,7 +330,7 @@ pub fn signed_assertion(spec: &ResponseSpec, signing: &Signing) -> String {
     }
 }
 
-/// Builds the response XML for `spec`, signed as `signing` says.
+/// Builds the response XML for `spec`, signed as `signing` specifies.
 pub fn response_xml(spec: &ResponseSpec, signing: &Signing) -> String {
     let assertion = signed_assertion(spec, signing);
     wrap_and_sign_response(spec, &assertion, signing)

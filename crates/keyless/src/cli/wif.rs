@@ -348,14 +348,14 @@ fn describe_keys(config: &Value) -> String {
     }
 }
 
-fn seconds(config: &Value, field: &str) -> String {
+pub(super) fn seconds(config: &Value, field: &str) -> String {
     match config.get(field).and_then(Value::as_u64) {
         Some(value) => format!("{value} s"),
         None => "none".into(),
     }
 }
 
-fn active(config: &Value) -> &'static str {
+pub(super) fn active(config: &Value) -> &'static str {
     if config.get("active").and_then(Value::as_bool).unwrap_or(false) { "yes" } else { "no" }
 }
 

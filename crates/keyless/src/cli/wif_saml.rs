@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::client::ApiClient;
 use super::output::{Output, print_fields, print_json, table, text};
+use super::wif::{active, seconds};
 
 #[derive(clap::Subcommand, Debug)]
 pub(super) enum SamlCommand {
@@ -214,8 +215,8 @@ fn config_path(id: &str) -> [&str; 5] {
     [v1, service, wif, saml, id]
 }
 
-fn read_text(path: &PathBuf, what: &str) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("cannot read the {what} file {}", path.display()))
+fn read_text(path: &PathBuf, kind: &str) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read the {kind} file {}", path.display()))
 }
 
 fn add_body(add: &AddArgs) -> anyhow::Result<Value> {
@@ -269,17 +270,9 @@ fn update_body(current: Value, update: &UpdateArgs) -> anyhow::Result<Value> {
     Ok(Value::Object(body))
 }
 
-fn active(config: &Value) -> &'static str {
-    if config.get("active").and_then(Value::as_bool).unwrap_or(false) { "yes" } else { "no" }
-}
-
 fn list(config: &Value, field: &str) -> String {
     let items = config.get(field).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
     items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")
-}
-
-fn seconds(config: &Value, field: &str) -> String {
-    config.get(field).and_then(Value::as_u64).map_or_else(|| "none".into(), |v| format!("{v} s"))
 }
 
 fn certificate_count(config: &Value) -> usize {
