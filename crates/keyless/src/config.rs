@@ -65,7 +65,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub s3_listen: SocketAddr,
     pub api_listen: SocketAddr,
-    pub public_api_url: String,
+    /// None: http://<bound API address>, known once the listener is bound.
+    pub public_api_url: Option<String>,
     pub region: String,
     pub s3_virtual_host_domain: Option<String>,
     pub org_id: String,
@@ -88,17 +89,19 @@ impl ServeArgs {
         let org_ok = !org_id.is_empty() && org_id.len() <= 32 && org_id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
         anyhow::ensure!(org_ok, "invalid org id {org_id:?}: expected 1 to 32 lowercase letters or digits");
         let api_listen = self.api_listen.or(file.api_listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9001)));
-        let public_api_url = self.public_api_url.or(file.public_api_url).unwrap_or_else(|| format!("http://{api_listen}"));
-        let parsed = url::Url::parse(&public_api_url).with_context(|| format!("invalid public API URL {public_api_url:?}"))?;
-        anyhow::ensure!(
-            matches!(parsed.scheme(), "http" | "https") && parsed.query().is_none() && parsed.fragment().is_none(),
-            "invalid public API URL {public_api_url:?}: expected an http(s) URL without query or fragment"
-        );
+        let public_api_url = self.public_api_url.or(file.public_api_url);
+        if let Some(public_api_url) = &public_api_url {
+            let parsed = url::Url::parse(public_api_url).with_context(|| format!("invalid public API URL {public_api_url:?}"))?;
+            anyhow::ensure!(
+                matches!(parsed.scheme(), "http" | "https") && parsed.query().is_none() && parsed.fragment().is_none(),
+                "invalid public API URL {public_api_url:?}: expected an http(s) URL without query or fragment"
+            );
+        }
         Ok(Config {
             data_dir: self.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("keyless-data")),
             s3_listen: self.s3_listen.or(file.s3_listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9000))),
             api_listen,
-            public_api_url: public_api_url.trim_end_matches('/').to_owned(),
+            public_api_url: public_api_url.map(|url| url.trim_end_matches('/').to_owned()),
             region: self.region.or(file.region).unwrap_or_else(|| "us-east-1".into()),
             s3_virtual_host_domain: self.s3_virtual_host_domain.or(file.s3_virtual_host_domain),
             org_id,

@@ -54,6 +54,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     delivery.clone().spawn(AUDIT_DELIVERY_INTERVAL);
     let metrics = Arc::new(keyless_audit::Metrics::default());
 
+    // Bind both before serving either, so /healthz answers only when both do.
+    let s3_listener = TcpListener::bind(config.s3_listen).await.with_context(|| format!("cannot listen on {} (S3)", config.s3_listen))?;
+    let api_listener = TcpListener::bind(config.api_listen).await.with_context(|| format!("cannot listen on {} (API)", config.api_listen))?;
+    // The bound addresses, not the configured ones: with port 0 the kernel
+    // picks a free port, and the "keyless serving" line is how a caller learns it.
+    let (s3_addr, api_addr) = (s3_listener.local_addr()?, api_listener.local_addr()?);
+    let public_api_url = config.public_api_url.clone().unwrap_or_else(|| format!("http://{api_addr}"));
+
     let s3_state = Arc::new(S3State {
         store: store.clone(),
         journal: journal.clone(),
@@ -72,14 +80,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         journal,
         delivery,
         metrics,
-        public_api_url: config.public_api_url.clone(),
+        public_api_url,
     });
     let api = keyless_api::router(api_state);
 
-    // Bind both before serving either, so /healthz answers only when both do.
-    let s3_listener = TcpListener::bind(config.s3_listen).await.with_context(|| format!("cannot listen on {} (S3)", config.s3_listen))?;
-    let api_listener = TcpListener::bind(config.api_listen).await.with_context(|| format!("cannot listen on {} (API)", config.api_listen))?;
-    tracing::info!(s3 = %config.s3_listen, api = %config.api_listen, data_dir = %config.data_dir.display(), "keyless serving");
+    tracing::info!(s3 = %s3_addr, api = %api_addr, data_dir = %config.data_dir.display(), "keyless serving");
 
     let s3_task = tokio::spawn(serve_s3(s3_listener, s3));
     let api_task = tokio::spawn(async move { axum::serve(api_listener, api).await });

@@ -4,6 +4,7 @@
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_credential_types::Credentials;
@@ -44,28 +45,47 @@ pub fn free_port() -> u16 {
 }
 
 pub async fn start_server() -> Server {
-    let dir = std::env::temp_dir().join(format!("keyless-e2e-{}-{}", std::process::id(), free_port()));
+    // Unique per process and per call: two tests must never share a directory.
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!("keyless-e2e-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let (child, s3, api) = launch(&dir).await;
     let admin_token = std::fs::read_to_string(dir.join("admin-token")).unwrap();
     Server { child, s3, api, admin_token, data_dir: TempDir(dir) }
 }
 
-/// Starts the binary on `dir` with fresh ports and waits for `/healthz`.
+/// Starts the binary on `dir` on ports the kernel picks, so that tests
+/// running in parallel never race for a port, and waits for `/healthz`. The
+/// addresses come from the "keyless serving" line this launch appends to
+/// `server.log`.
 async fn launch(dir: &std::path::Path) -> (Child, String, String) {
-    let (s3_port, api_port) = (free_port(), free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_keyless"))
+    let log_path = dir.join("server.log");
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).unwrap();
+    let log_start = log.metadata().unwrap().len() as usize;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keyless"))
         .args(["serve", "--data-dir"])
         .arg(dir)
-        .args(["--s3-listen", &format!("127.0.0.1:{s3_port}"), "--api-listen", &format!("127.0.0.1:{api_port}")])
+        .args(["--s3-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
         .stdout(Stdio::null())
-        .stderr(std::fs::OpenOptions::new().create(true).append(true).open(dir.join("server.log")).unwrap())
+        .stderr(log)
         .env("KEYLESS_LOG_FORMAT", "json")
         .env("RUST_LOG", "debug")
         .spawn()
         .expect("the keyless binary starts");
-    let api = format!("http://127.0.0.1:{api_port}");
     let deadline = Instant::now() + Duration::from_secs(30);
+    let (s3, api) = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("keyless exited with {status} during startup; see {}", log_path.display());
+        }
+        let log = std::fs::read(&log_path).unwrap();
+        if let Some(addresses) = serving_addresses(&log[log_start.min(log.len())..]) {
+            break addresses;
+        }
+        assert!(Instant::now() < deadline, "keyless did not start serving within 30 s; see {}", log_path.display());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (s3, api) = (format!("http://{s3}"), format!("http://{api}"));
     loop {
         if let Ok(resp) = reqwest::get(format!("{api}/healthz")).await
             && resp.status().is_success()
@@ -75,7 +95,20 @@ async fn launch(dir: &std::path::Path) -> (Child, String, String) {
         assert!(Instant::now() < deadline, "keyless did not become healthy within 30 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    (child, format!("http://127.0.0.1:{s3_port}"), api)
+    (child, s3, api)
+}
+
+/// Finds the S3 and API addresses in the JSON "keyless serving" log line, if
+/// `log` has one.
+fn serving_addresses(log: &[u8]) -> Option<(String, String)> {
+    String::from_utf8_lossy(log).lines().find_map(|line| {
+        let event: Value = serde_json::from_str(line).ok()?;
+        let fields = &event["fields"];
+        if fields["message"] != "keyless serving" {
+            return None;
+        }
+        Some((fields["s3"].as_str()?.to_owned(), fields["api"].as_str()?.to_owned()))
+    })
 }
 
 /// A second `keyless` process on another server's data directory, as a second
