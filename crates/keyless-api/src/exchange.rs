@@ -264,7 +264,7 @@ async fn issue_credentials(
         event.reason = Some("principal-suspended".into());
         return Err(ApiError::forbidden(format!("the principal {:?} is suspended", identity.principal)));
     }
-    let mut context = keyless_policy::Context::builder();
+    let mut context = crate::api_request_context(None);
     for (key, value) in &session_attrs {
         if keyless_auth::context::SERVER_KEY_PREFIXES.iter().any(|p| key.starts_with(p)) {
             context = context.value(key, value.clone());

@@ -34,7 +34,7 @@ pub async fn can_i(State(state): State<Arc<ApiState>>, headers: HeaderMap, body:
     if request.actions.len() * request.resources.len() > MAX_CAN_I_PAIRS {
         return Err(ApiError::bad_request(format!("at most {MAX_CAN_I_PAIRS} action and resource pairs may be asked at once")));
     }
-    let context = keyless_auth::request_context(Some(&caller), None, false).build();
+    let context = crate::api_request_context(Some(&caller)).build();
     for action in &request.actions {
         for resource in &request.resources {
             let decision = state.authorizer.authorize(&caller.org, Some(&caller.principal), action, resource, &context).await;

@@ -63,7 +63,7 @@ impl ApiState {
     /// Authenticates the API token and checks one `cwobject:` action.
     pub(crate) async fn authorize(&self, headers: &HeaderMap, action: &str) -> Result<Caller, ApiError> {
         let caller = self.authenticate(headers).await?;
-        let context = keyless_auth::request_context(Some(&caller), None, false).build();
+        let context = api_request_context(Some(&caller)).build();
         let decision = self.authorizer.authorize(&caller.org, Some(&caller.principal), action, "*", &context).await;
         if !decision.allowed {
             return Err(ApiError::forbidden(format!("{} may not perform {action}: no policy allows it", caller.principal)));
@@ -100,11 +100,20 @@ impl ApiState {
 tokio::task_local! {
     /// The id of the API request being served, for logs and audit events.
     static REQUEST_ID: String;
+    /// The connection the API request arrived on, when the listener said.
+    static CONNECTION: Option<keyless_auth::Connection>;
 }
 
 /// Returns the current API request's id, or an empty string outside a request.
 pub(crate) fn current_request_id() -> String {
     REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
+/// Starts the condition context of the current API request: its caller, and
+/// `aws:SourceIp` and `aws:SecureTransport` from the connection it came on.
+pub(crate) fn api_request_context(caller: Option<&Caller>) -> keyless_policy::ContextBuilder {
+    let connection = CONNECTION.try_with(|c| *c).ok().flatten();
+    keyless_auth::request_context(caller, connection.map(|c| c.client.ip()), connection.is_some_and(|c| c.secure))
 }
 
 /// Mints a request id for every API request, runs the handler inside a span
@@ -115,7 +124,9 @@ async fn with_request_id(request: axum::extract::Request, next: axum::middleware
     let path = request.uri().path().to_owned();
     let span = tracing::info_span!("api", request_id = %request_id, %method, path);
     let started = std::time::Instant::now();
-    let mut response = tracing::Instrument::instrument(REQUEST_ID.scope(request_id.clone(), next.run(request)), span.clone()).await;
+    let connection = request.extensions().get::<keyless_auth::Connection>().copied();
+    let handler = CONNECTION.scope(connection, REQUEST_ID.scope(request_id.clone(), next.run(request)));
+    let mut response = tracing::Instrument::instrument(handler, span.clone()).await;
     let status = response.status().as_u16();
     span.in_scope(|| tracing::debug!(status, elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "api request"));
     if let Ok(value) = axum::http::HeaderValue::from_str(&request_id) {

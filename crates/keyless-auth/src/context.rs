@@ -1,6 +1,6 @@
 //! The condition keys every request carries, from its caller and transport.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use keyless_policy::{Context, ContextBuilder};
 
@@ -8,6 +8,15 @@ use crate::credentials::Caller;
 
 /// Prefixes of session attributes that the server itself derived.
 pub const SERVER_KEY_PREFIXES: &[&str] = &["jwt:", "saml:", "aws:PrincipalTag/", "sts:"];
+
+/// The connection a request arrived on: the client's address (for logs,
+/// audit and `aws:SourceIp`) and whether it was TLS (`aws:SecureTransport`).
+/// The listeners attach it to every request as an extension.
+#[derive(Debug, Clone, Copy)]
+pub struct Connection {
+    pub client: SocketAddr,
+    pub secure: bool,
+}
 
 /// Starts the condition context of a request: `aws:SourceIp`,
 /// `aws:SecureTransport`, `aws:CurrentTime`, `aws:EpochTime`, `aws:userid`,

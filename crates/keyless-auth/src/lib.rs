@@ -24,7 +24,7 @@ pub mod secret;
 pub mod session;
 
 pub use authz::{AuthDecision, Authorizer};
-pub use context::request_context;
+pub use context::{Connection, request_context};
 pub use credentials::{Caller, CallerKind, Credentials, KeyError, MintedKey, StaticKeyInfo};
 pub use master::MasterKey;
 pub use secret::Secret;

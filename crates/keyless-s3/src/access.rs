@@ -13,7 +13,7 @@ use s3s::path::S3Path;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Result};
 
 use crate::errors::{key_error, store_error};
-use crate::front::{AccessSlot, ClientAddr, RequestId};
+use crate::front::{AccessSlot, RequestId};
 use crate::S3State;
 
 /// The verified caller, stored in the request extensions by `check`. `None`
@@ -141,8 +141,10 @@ impl KeylessAccess {
         }
 
         let request_id = cx.extensions_mut().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-        let client = cx.extensions_mut().get::<ClientAddr>().map(|c| c.0);
-        let mut context = keyless_auth::request_context(caller.as_ref(), client.map(|c| c.ip()), false);
+        let connection = cx.extensions_mut().get::<keyless_auth::Connection>().copied();
+        let client = connection.map(|c| c.client);
+        let secure = connection.is_some_and(|c| c.secure);
+        let mut context = keyless_auth::request_context(caller.as_ref(), client.map(|c| c.ip()), secure);
         if matches!(op, "ListObjects" | "ListObjectsV2" | "ListMultipartUploads") {
             for (name, key) in [("prefix", "s3:prefix"), ("delimiter", "s3:delimiter"), ("max-keys", "s3:max-keys")] {
                 // IAM treats an absent s3:prefix as the empty string.

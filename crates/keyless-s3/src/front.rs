@@ -8,6 +8,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
+use keyless_auth::Connection;
 use s3s::{Body, S3Error, S3ErrorCode};
 
 use crate::S3State;
@@ -20,10 +21,6 @@ const MAX_PRESIGNED_EXPIRES: u64 = 604_800;
 /// The request id minted for a request, available to every later layer.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
-
-/// The client's address, for logs, audit and `aws:SourceIp`.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub SocketAddr);
 
 /// Facts the access check learned about a request, filled in by
 /// `access::KeylessAccess::check` and read here for the audit event.
@@ -63,12 +60,13 @@ impl S3Front {
     }
 
     /// Serves one request.
-    pub async fn handle<B>(&self, req: Request<B>, client: SocketAddr) -> Response<Body>
+    pub async fn handle<B>(&self, req: Request<B>, connection: Connection) -> Response<Body>
     where
         B: http_body::Body<Data = Bytes> + Send + Sync + 'static,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
         let started = Instant::now();
+        let client = connection.client;
         let request_id = new_request_id();
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
@@ -82,7 +80,7 @@ impl S3Front {
             Ok(()) => {
                 let (mut parts, body) = req.into_parts();
                 parts.extensions.insert(RequestId(request_id.clone()));
-                parts.extensions.insert(ClientAddr(client));
+                parts.extensions.insert(connection);
                 parts.extensions.insert(slot.clone());
                 let req = Request::from_parts(parts, Body::http_body(body));
                 match self.inner.call(req).await {

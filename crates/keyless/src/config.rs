@@ -30,6 +30,13 @@ pub struct ServeArgs {
     /// Destination. Default: http://<api-listen>
     #[arg(long, env = "KEYLESS_PUBLIC_API_URL")]
     pub public_api_url: Option<String>,
+    /// PEM certificate chain (leaf first) to serve both endpoints over TLS.
+    /// Needs --tls-key. Default: plain HTTP
+    #[arg(long, env = "KEYLESS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(long, env = "KEYLESS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// The region name signatures must be scoped to. Default: us-east-1
     #[arg(long, env = "KEYLESS_REGION")]
     pub region: Option<String>,
@@ -53,10 +60,19 @@ struct FileConfig {
     s3_listen: Option<SocketAddr>,
     api_listen: Option<SocketAddr>,
     public_api_url: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     region: Option<String>,
     s3_virtual_host_domain: Option<String>,
     org_id: Option<String>,
     log_format: Option<String>,
+}
+
+/// The certificate chain and key both endpoints serve TLS with.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Resolved configuration.
@@ -65,8 +81,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub s3_listen: SocketAddr,
     pub api_listen: SocketAddr,
-    /// None: http://<bound API address>, known once the listener is bound.
+    /// None: http(s)://<bound API address>, known once the listener is bound.
     pub public_api_url: Option<String>,
+    /// None: plain HTTP on both endpoints.
+    pub tls: Option<TlsFiles>,
     pub region: String,
     pub s3_virtual_host_domain: Option<String>,
     pub org_id: String,
@@ -97,11 +115,18 @@ impl ServeArgs {
                 "invalid public API URL {public_api_url:?}: expected an http(s) URL without query or fragment"
             );
         }
+        let tls = match (self.tls_cert.or(file.tls_cert), self.tls_key.or(file.tls_key)) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => anyhow::bail!("tls_cert is set but tls_key is not: TLS needs both"),
+            (None, Some(_)) => anyhow::bail!("tls_key is set but tls_cert is not: TLS needs both"),
+        };
         Ok(Config {
             data_dir: self.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("keyless-data")),
             s3_listen: self.s3_listen.or(file.s3_listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9000))),
             api_listen,
             public_api_url: public_api_url.map(|url| url.trim_end_matches('/').to_owned()),
+            tls,
             region: self.region.or(file.region).unwrap_or_else(|| "us-east-1".into()),
             s3_virtual_host_domain: self.s3_virtual_host_domain.or(file.s3_virtual_host_domain),
             org_id,

@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod listen;
 mod serve;
 
 use clap::{Parser, Subcommand};

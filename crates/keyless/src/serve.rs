@@ -1,12 +1,12 @@
 //! `keyless serve`: first-start bootstrap, then both listeners.
 
+use std::convert::Infallible;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use keyless_api::{ApiState, WifCache};
 use keyless_auth::{Authorizer, Credentials, MasterKey};
 use keyless_federation::OidcVerifier;
@@ -60,7 +60,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // The bound addresses, not the configured ones: with port 0 the kernel
     // picks a free port, and the "keyless serving" line is how a caller learns it.
     let (s3_addr, api_addr) = (s3_listener.local_addr()?, api_listener.local_addr()?);
-    let public_api_url = config.public_api_url.clone().unwrap_or_else(|| format!("http://{api_addr}"));
+    let tls = config.tls.as_ref().map(crate::listen::tls_acceptor).transpose()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let public_api_url = config.public_api_url.clone().unwrap_or_else(|| format!("{scheme}://{api_addr}"));
 
     let s3_state = Arc::new(S3State {
         store: store.clone(),
@@ -84,10 +86,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     });
     let api = keyless_api::router(api_state);
 
-    tracing::info!(s3 = %s3_addr, api = %api_addr, data_dir = %config.data_dir.display(), "keyless serving");
+    tracing::info!(s3 = %s3_addr, api = %api_addr, tls = tls.is_some(), data_dir = %config.data_dir.display(), "keyless serving");
 
-    let s3_task = tokio::spawn(serve_s3(s3_listener, s3));
-    let api_task = tokio::spawn(async move { axum::serve(api_listener, api).await });
+    let s3_task = tokio::spawn(crate::listen::serve(s3_listener, tls.clone(), "s3", move |connection| {
+        let s3 = s3.clone();
+        hyper::service::service_fn(move |request| {
+            let s3 = s3.clone();
+            async move { Ok::<_, Infallible>(s3.handle(request, connection).await) }
+        })
+    }));
+    let api_task = tokio::spawn(crate::listen::serve(api_listener, tls, "api", move |connection| {
+        let api = api.clone();
+        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(connection);
+            tower::ServiceExt::oneshot(api.clone(), request.map(axum::body::Body::new))
+        })
+    }));
 
     tokio::select! {
         _ = shutdown_signal() => tracing::info!("shutting down"),
@@ -95,31 +109,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         result = api_task => anyhow::bail!("the API listener stopped: {result:?}"),
     }
     Ok(())
-}
-
-async fn serve_s3(listener: TcpListener, s3: keyless_s3::S3Front) {
-    loop {
-        let (stream, client) = match listener.accept().await {
-            Ok(conn) => conn,
-            Err(err) => {
-                tracing::warn!(error = %err, "accept failed on the S3 listener");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let s3 = s3.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let s3 = s3.clone();
-                async move { Ok::<_, std::convert::Infallible>(s3.handle(req, client).await) }
-            });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            if let Err(err) = builder.serve_connection(TokioIo::new(stream), service).await {
-                tracing::debug!(error = %err, %client, "S3 connection ended with an error");
-            }
-        });
-    }
 }
 
 async fn shutdown_signal() {
