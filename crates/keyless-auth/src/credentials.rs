@@ -110,7 +110,9 @@ struct StaticEntry {
 
 #[derive(Default)]
 struct Revocations {
-    keys: HashSet<String>,
+    /// `(org, access key id)` of revoked keys. The org is part of the entry so
+    /// that a revocation recorded by one org never applies to another org's key.
+    keys: HashSet<(String, String)>,
     /// `(org, principal)` → time of the revocation, Unix milliseconds.
     principals: HashMap<(String, String), i64>,
     suspended: HashSet<(String, String)>,
@@ -265,7 +267,7 @@ impl Credentials {
             return Err(KeyError::Expired);
         }
         let revocations = read(&self.revocations);
-        if revocations.keys.contains(access_key_id) {
+        if revocations.keys.contains(&(record.org_id.clone(), access_key_id.to_owned())) {
             return Err(KeyError::Revoked);
         }
         if revocations.suspended.contains(&(record.org_id.clone(), record.principal.clone())) {
@@ -282,7 +284,7 @@ impl Credentials {
         let revocations = read(&self.revocations);
         let principal = (claims.org.clone(), claims.principal.clone());
         let issued_ms = claims.iat.saturating_mul(1000);
-        if revocations.keys.contains(&claims.ak) {
+        if revocations.keys.contains(&(claims.org.clone(), claims.ak.clone())) {
             return Err(KeyError::Revoked);
         }
         if revocations.principals.get(&principal).is_some_and(|at| issued_ms <= *at) {
@@ -371,7 +373,7 @@ impl Credentials {
         let principal = (change.org_id.clone(), change.subject.clone());
         match change.kind {
             ChangeKind::KeyRevoked => {
-                write(&self.revocations).keys.insert(change.subject.clone());
+                write(&self.revocations).keys.insert((change.org_id.clone(), change.subject.clone()));
                 write(&self.static_keys).remove(&change.subject);
             }
             ChangeKind::PrincipalRevoked => {
@@ -527,6 +529,34 @@ mod tests {
         creds.store.revoke_access_key("default", &minted.access_key_id).await.unwrap();
         creds.poll_changes().await.unwrap();
         assert_eq!(creds.caller_for_key(&minted.access_key_id, None).await.unwrap_err(), KeyError::Revoked);
+    }
+
+    #[tokio::test]
+    async fn key_revocation_recorded_by_another_org_is_ignored() {
+        let creds = credentials().await;
+        creds.store.ensure_org("other").await.unwrap();
+        let static_key = creds.mint_static("default", "user/a", 0, BTreeMap::new()).await.unwrap();
+        let temporary = creds.mint_temporary(claims(now_millis() / 1000 + 600));
+        let token = temporary.session_token.unwrap();
+
+        creds.store.revoke_access_key("other", &static_key.access_key_id).await.unwrap();
+        creds.store.revoke_access_key("other", &temporary.access_key_id).await.unwrap();
+        creds.poll_changes().await.unwrap();
+
+        assert!(creds.caller_for_key(&static_key.access_key_id, None).await.is_ok());
+        assert!(creds.caller_for_key(&temporary.access_key_id, Some(token.expose())).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn revoked_temporary_key_is_rejected_after_poll() {
+        let creds = credentials().await;
+        let temporary = creds.mint_temporary(claims(now_millis() / 1000 + 600));
+        let token = temporary.session_token.unwrap();
+
+        creds.store.revoke_access_key("default", &temporary.access_key_id).await.unwrap();
+        creds.poll_changes().await.unwrap();
+
+        assert_eq!(creds.caller_for_key(&temporary.access_key_id, Some(token.expose())).await.unwrap_err(), KeyError::Revoked);
     }
 
     #[tokio::test]

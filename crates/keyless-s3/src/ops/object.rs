@@ -223,6 +223,19 @@ fn etag_header(obj: &ObjectRecord) -> ETag {
     }
 }
 
+/// Resolves a Range header against an object of `size` bytes. A range that
+/// selects no byte, such as any range of an empty object, is not satisfiable:
+/// answering 206 would send a Content-Range naming a byte the object lacks.
+fn satisfiable_range(range: &Range, size: u64) -> S3Result<std::ops::Range<u64>> {
+    match range.check(size) {
+        Ok(r) if r.start < r.end => Ok(r),
+        _ => Err(S3Error::with_message(
+            S3ErrorCode::InvalidRange,
+            format!("the requested range is not satisfiable for an object of {size} bytes"),
+        )),
+    }
+}
+
 pub async fn get_object(state: &S3State, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
     let input = req.input;
     let obj = load_object(state, &input.bucket, &input.key).await?;
@@ -234,10 +247,8 @@ pub async fn get_object(state: &S3State, req: S3Request<GetObjectInput>) -> S3Re
     let (start, len, content_range) = match &input.range {
         None => (0, obj.size, None),
         Some(range) => {
-            let r = range.check(obj.size).map_err(|_| {
-                S3Error::with_message(S3ErrorCode::InvalidRange, format!("the requested range is not satisfiable for an object of {} bytes", obj.size))
-            })?;
-            (r.start, r.end - r.start, Some(format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), obj.size)))
+            let r = satisfiable_range(range, obj.size)?;
+            (r.start, r.end - r.start, Some(format!("bytes {}-{}/{}", r.start, r.end - 1, obj.size)))
         }
     };
 
@@ -276,8 +287,8 @@ pub async fn head_object(state: &S3State, req: S3Request<HeadObjectInput>) -> S3
     let (len, content_range) = match &input.range {
         None => (obj.size, None),
         Some(range) => {
-            let r = range.check(obj.size).map_err(|_| S3Error::with_message(S3ErrorCode::InvalidRange, "the requested range is not satisfiable"))?;
-            (r.end - r.start, Some(format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), obj.size)))
+            let r = satisfiable_range(range, obj.size)?;
+            (r.end - r.start, Some(format!("bytes {}-{}/{}", r.start, r.end - 1, obj.size)))
         }
     };
     let mut output = HeadObjectOutput {
