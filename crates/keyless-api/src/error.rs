@@ -22,6 +22,12 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "InvalidArgument", message)
     }
 
+    /// Builds the 413 error for a request body over the endpoint's size limit.
+    /// `message` names the limit.
+    pub fn payload_too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", message)
+    }
+
     pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, code, message)
     }

@@ -1,16 +1,33 @@
 //! Strict JSON bodies: unknown fields and wrong types are 400s that name the field.
 
 use axum::body::Bytes;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use crate::ApiError;
+use crate::body_limit::{BodyError, read_limited};
 
 /// Largest JSON body the API accepts, bytes.
 pub const MAX_JSON_BODY: usize = 1024 * 1024;
 
+/// Middleware for the JSON routes: buffers the request body, at most
+/// `MAX_JSON_BODY` bytes, and rejects a larger one with a JSON 413.
+pub async fn limit_body(request: Request, next: Next) -> Response {
+    match read_limited(request, MAX_JSON_BODY).await {
+        Ok(request) => next.run(request).await,
+        Err(err @ BodyError::TooLarge { .. }) => ApiError::payload_too_large(err.message(MAX_JSON_BODY)).into_response(),
+        Err(err @ BodyError::Unreadable(_)) => ApiError::bad_request(err.message(MAX_JSON_BODY)).into_response(),
+    }
+}
+
 pub fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    // `limit_body` has rejected larger bodies already on every JSON route.
+    // This check enforces the limit for a caller outside those routes too.
     if body.len() > MAX_JSON_BODY {
-        return Err(ApiError::bad_request(format!("the body is {} bytes; the maximum is {MAX_JSON_BODY}", body.len())));
+        let length = Some(body.len() as u64);
+        return Err(ApiError::payload_too_large(BodyError::TooLarge { length }.message(MAX_JSON_BODY)));
     }
     // serde would also fill a struct from a JSON array, by position. Every
     // body of this API is an object, so anything else is rejected.

@@ -6,6 +6,7 @@
 //! token as their only credential. Errors are JSON `{"code", "message"}`;
 //! `error::ApiError` is the one place that maps them to HTTP statuses.
 
+mod body_limit;
 mod error;
 mod exchange;
 mod explain;
@@ -142,15 +143,18 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Builds the API router.
+///
+/// Each route family reads request bodies through its own size-limit
+/// middleware, so an oversized body gets a 413 in that family's error shape:
+/// JSON for the `/v1/` routes, the STS XML error for `/`.
 pub fn router(state: Arc<ApiState>) -> Router {
-    let router = Router::new()
+    let json_routes = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(audit::metrics))
         .route("/v1/keyless/audit", get(audit::query))
         .route("/v1/keyless/audit/verify", post(audit::verify))
         .route("/v1/cwobject/organization/settings", put(audit::org_settings))
         .route("/v1/cwobject/bucket/settings", put(audit::bucket_settings))
-        .route("/", get(sts::sts).post(sts::sts))
         .route("/v1/cwobject/access-key", post(keys::create_access_key).get(keys::list_access_keys))
         .route("/v1/cwobject/access-key/{id}", get(keys::get_access_key))
         .route("/v1/cwobject/revoke-access-key/access-key", post(keys::revoke_access_key))
@@ -166,7 +170,14 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/keyless/explain", post(explain::explain))
         .route("/v1/cwobject/temporary-credentials/oidc", post(exchange::exchange_oidc))
         .route("/v1/cwobject/temporary-credentials/oidc/{org}", get(exchange::container_credentials));
-    saml_routes(router).layer(axum::middleware::from_fn(with_request_id)).with_state(state)
+    // `layer` wraps only the routes added before it, so the two families
+    // are built apart and merged.
+    let json_routes = saml_routes(json_routes).layer(axum::middleware::from_fn(json::limit_body));
+    let sts_routes = Router::new().route("/", get(sts::sts).post(sts::sts)).layer(axum::middleware::from_fn(sts::limit_body));
+    json_routes
+        .merge(sts_routes)
+        .layer(axum::middleware::from_fn(with_request_id))
+        .with_state(state)
 }
 
 #[cfg(feature = "saml")]

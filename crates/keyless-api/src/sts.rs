@@ -11,15 +11,22 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::body_limit::{BodyError, read_limited};
 use crate::exchange::{ExchangeRequest, Provider, exchange_oidc_token};
 use crate::keys::rfc3339;
 use crate::{ApiError, ApiState};
 
 const STS_NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+/// Largest STS request body accepted, bytes. It leaves room for a SAML
+/// assertion far beyond what IdPs send, and equals axum's default limit, so
+/// `limit_body` rejects first and in the STS error shape.
+pub const MAX_STS_BODY: usize = 2 * 1024 * 1024;
 
 /// An STS error, rendered in the STS XML error shape.
 #[derive(Debug)]
@@ -32,6 +39,20 @@ struct StsError {
 impl StsError {
     fn validation(message: impl Into<String>) -> Self {
         StsError { status: StatusCode::BAD_REQUEST, code: "ValidationError", message: message.into() }
+    }
+}
+
+/// Middleware for the STS route: buffers the request body, at most
+/// `MAX_STS_BODY` bytes, and rejects a larger one with 413 and the AWS common
+/// error code `RequestEntityTooLargeException`.
+pub async fn limit_body(request: Request, next: Next) -> Response {
+    match read_limited(request, MAX_STS_BODY).await {
+        Ok(request) => next.run(request).await,
+        Err(err @ BodyError::TooLarge { .. }) => {
+            StsError { status: StatusCode::PAYLOAD_TOO_LARGE, code: "RequestEntityTooLargeException", message: err.message(MAX_STS_BODY) }
+                .into_response()
+        }
+        Err(err @ BodyError::Unreadable(_)) => StsError::validation(err.message(MAX_STS_BODY)).into_response(),
     }
 }
 
