@@ -25,7 +25,11 @@ class ServerError(Exception):
 
 
 def free_ports(count):
-    """Return `count` distinct TCP ports on 127.0.0.1 that were free a moment ago."""
+    """Return `count` distinct TCP ports on 127.0.0.1 that were free a moment ago.
+
+    NOTE: another process may take a port before the server binds it. SeaweedFS still starts
+    on these ports; keyless binds port 0 instead and logs the ports it got.
+    """
     sockets = []
     try:
         for _ in range(count):
@@ -232,10 +236,9 @@ class Keyless(Server):
         return completed.stdout.strip() or "unknown"
 
     def start(self):
+        # Port 0 lets the kernel pick free ports at bind time, so no other process can take them
+        # between choosing and binding. keyless logs the ports in its "keyless serving" line.
         data_dir = self.work_dir / "data"
-        s3, api = free_ports(2)
-        self.endpoint = (LOOPBACK, s3)
-        self.api_endpoint = (LOOPBACK, api)
         self._spawn(
             [
                 self.binary,
@@ -243,15 +246,33 @@ class Keyless(Server):
                 "--data-dir",
                 str(data_dir),
                 "--s3-listen",
-                f"{LOOPBACK}:{s3}",
+                f"{LOOPBACK}:0",
                 "--api-listen",
-                f"{LOOPBACK}:{api}",
+                f"{LOOPBACK}:0",
+                "--log-format",
+                "json",
             ]
         )
+        s3, api = self._wait_for_serving_line()
+        self.endpoint = (LOOPBACK, s3)
+        self.api_endpoint = (LOOPBACK, api)
         self._wait_for_health()
         admin_token = (data_dir / "admin-token").read_text().strip()
         self.credentials = self._create_static_key(admin_token)
         self.wait_for_s3()
+
+    def _wait_for_serving_line(self):
+        """Return the (S3, API) ports from the "keyless serving" line of the log `_spawn` truncated."""
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            self._check_alive()
+            ports = serving_ports(self.log_path.read_bytes())
+            if ports is not None:
+                return ports
+            time.sleep(0.05)
+        raise ServerError(
+            f"keyless logged no \"keyless serving\" line within {READY_TIMEOUT_SECONDS} s; log: {self.log_path}"
+        )
 
     def _api_request(self, method, path, body=None, token=None):
         connection = http.client.HTTPConnection(*self.api_endpoint, timeout=30)
@@ -292,6 +313,25 @@ class Keyless(Server):
             return document["accessKeyId"], document["secretKey"]
         except (ValueError, KeyError) as exc:
             raise ServerError(f"access-key response lacks accessKeyId or secretKey: {exc}") from exc
+
+
+def serving_ports(log):
+    """Return the (S3, API) ports of the first "keyless serving" line in JSON `log`, or None.
+
+    A line still being written has no newline yet and is skipped.
+    """
+    for line in log.splitlines(keepends=True):
+        if not line.endswith(b"\n"):
+            break
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        fields = event.get("fields") if isinstance(event, dict) else None
+        if not isinstance(fields, dict) or fields.get("message") != "keyless serving":
+            continue
+        return int(fields["s3"].rpartition(":")[2]), int(fields["api"].rpartition(":")[2])
+    return None
 
 
 def default_weed_binary():

@@ -20,9 +20,11 @@ class ApiError(AssertionError):
 class Api:
     """Control-plane API calls with `Authorization: Bearer <token>`."""
 
-    def __init__(self, base_url, token):
+    def __init__(self, base_url, token, verify=True):
         self.base_url = base_url
         self.token = token
+        # requests' `verify`: True, or the CA bundle of a TLS server.
+        self.verify = verify
 
     def request(self, method, path, json=None, token=None, headers=None, **kwargs):
         """Send one request and return the response, whatever its status."""
@@ -30,6 +32,7 @@ class Api:
         bearer = self.token if token is None else token
         if bearer:
             all_headers.setdefault("Authorization", f"Bearer {bearer}")
+        kwargs.setdefault("verify", self.verify)
         return requests.request(
             method, f"{self.base_url}{path}", json=json, headers=all_headers, timeout=30, **kwargs
         )
