@@ -6,6 +6,7 @@ import hashlib
 import urllib.parse
 import zlib
 
+import botocore.exceptions
 import pytest
 import requests
 from botocore.credentials import Credentials
@@ -575,3 +576,22 @@ def test_policy_with_unknown_effect_rejected(api):
     assert "effect" in response.text.lower()
     names = policy_names(api.call("GET", "/v1/cwobject/access-policy"))
     assert "odd-effect" not in names
+
+
+@pytest.mark.parametrize("operation", ["put_object", "create_multipart_upload", "copy_object"])
+def test_user_metadata_over_2_kib_is_rejected(s3, bucket, operation):
+    s3.put_object(Bucket=bucket, Key="source", Body=b"v")
+    calls = {
+        "put_object": lambda metadata: s3.put_object(Bucket=bucket, Key="k", Body=b"v", Metadata=metadata),
+        "create_multipart_upload": lambda metadata: s3.create_multipart_upload(Bucket=bucket, Key="k", Metadata=metadata),
+        "copy_object": lambda metadata: s3.copy_object(
+            Bucket=bucket, Key="k", CopySource=f"{bucket}/source", Metadata=metadata, MetadataDirective="REPLACE"
+        ),
+    }
+    # Names and values count together: 2 + 2,046 bytes is the most S3 allows.
+    calls[operation]({"ok": "x" * 2046})
+    with pytest.raises(botocore.exceptions.ClientError) as raised:
+        calls[operation]({"ok": "x" * 2047})
+    error = raised.value.response["Error"]
+    assert error["Code"] == "MetadataTooLarge"
+    assert "2049 bytes" in error["Message"]

@@ -47,7 +47,9 @@ pub(crate) fn parse_document(text: &str, max_bytes: usize) -> Result<Value, Malf
     }
     match fields.get("Version").and_then(Value::as_str) {
         Some("2012-10-17") | Some("2008-10-17") => {}
-        other => return Err(malformed(format!("Version {other:?} is invalid: expected \"2012-10-17\""))),
+        Some(other) => return Err(malformed(format!("Version {other:?} is invalid: expected \"2012-10-17\""))),
+        None if fields.contains_key("Version") => return Err(malformed("Version must be the string \"2012-10-17\"")),
+        None => return Err(malformed("Version is missing: expected \"2012-10-17\"")),
     }
     if let Some(id) = fields.get("Id")
         && !id.is_string()

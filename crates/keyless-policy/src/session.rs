@@ -173,7 +173,7 @@ mod tests {
             (r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*","Extra":1}}"#, "unknown element \"Extra\""),
             (r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Effect":"Deny","Action":"s3:*","Resource":"*"}}"#, "duplicate key \"Effect\""),
             (r#"{"Version":"2012-10-17","Statement":[]}"#, "Statement is empty"),
-            (r#"{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*"}}"#, "Version None is invalid"),
+            (r#"{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*"}}"#, "Version is missing"),
         ] {
             let err = SessionPolicy::parse(text).unwrap_err();
             assert!(err.0.contains(expected), "{text}: {err}");

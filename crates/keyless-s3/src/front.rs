@@ -159,6 +159,19 @@ impl S3Front {
     }
 }
 
+/// Longest client value quoted back in an error message, in characters.
+const MAX_ECHO_CHARS: usize = 128;
+
+/// Quotes a client-supplied value for an error message, cut to
+/// `MAX_ECHO_CHARS` so that a huge header cannot inflate the response.
+fn echo(value: &str) -> String {
+    if value.chars().count() <= MAX_ECHO_CHARS {
+        return format!("{value:?}");
+    }
+    let head: String = value.chars().take(MAX_ECHO_CHARS).collect();
+    format!("{head:?} (cut at {MAX_ECHO_CHARS} characters)")
+}
+
 fn new_request_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..16].to_ascii_uppercase()
 }
@@ -236,7 +249,7 @@ fn check_signature_shape<B>(req: &Request<B>, region: &str) -> Result<(), S3Erro
             if !signed.contains(&required) {
                 return Err(error(
                     S3ErrorCode::AuthorizationHeaderMalformed,
-                    format!("SignedHeaders must include {required:?}; it lists {:?}", fields.signed_headers),
+                    format!("SignedHeaders must include {required:?}; it lists {}", echo(&fields.signed_headers)),
                 ));
             }
         }
@@ -283,7 +296,7 @@ fn check_signature_shape<B>(req: &Request<B>, region: &str) -> Result<(), S3Erro
         if !signed.contains(&"host") {
             return Err(error(
                 S3ErrorCode::AuthorizationQueryParametersError,
-                format!("X-Amz-SignedHeaders must include \"host\"; it lists {signed_headers:?}"),
+                format!("X-Amz-SignedHeaders must include \"host\"; it lists {}", echo(signed_headers)),
             ));
         }
         if headers.contains_key("x-amz-security-token") && !signed.contains(&"x-amz-security-token") {
@@ -488,4 +501,14 @@ mod tests {
             assert_eq!(check_signature_shape(&req, "us-east-1").is_ok(), ok, "{expires}");
         }
     }
+
+    #[test]
+    fn echoed_values_are_cut() {
+        assert_eq!(echo("host;x-amz-date"), "\"host;x-amz-date\"");
+        let long = "x;".repeat(5000);
+        let echoed = echo(&long);
+        assert!(echoed.len() < 200, "{echoed}");
+        assert!(echoed.ends_with("(cut at 128 characters)"), "{echoed}");
+    }
+
 }

@@ -2,7 +2,7 @@
 
 use std::convert::Infallible;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +28,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(config.log_json);
 
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    // Object bytes, the database and the keys are for this user only.
+    std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot make data directory {} private (mode 0700)", config.data_dir.display()))?;
     let master = MasterKey::load_or_create(&config.data_dir.join("master.key"))?;
     let store = Store::open(&config.data_dir).await.context("cannot open the metadata store")?;
     let credentials = Arc::new(Credentials::new(store.clone(), &master));

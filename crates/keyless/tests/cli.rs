@@ -471,3 +471,10 @@ async fn credentials_rejected_token_prints_server_error() {
     assert!(stderr(&output).contains("AccessDenied (HTTP 403)"), "{}", stderr(&output));
     assert!(output.stdout.is_empty());
 }
+
+#[tokio::test]
+async fn data_dir_is_private() {
+    let server = start_server().await;
+    let mode = std::fs::metadata(&server.data_dir.0).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "data directory mode is {mode:o}");
+}

@@ -63,7 +63,7 @@ pub async fn create_multipart_upload(
             format: OBJECT_META_FORMAT,
             content_type: input.content_type.map(|m| m.to_string()),
             headers,
-            user: input.metadata.unwrap_or_default().into_iter().collect(),
+            user: super::object::user_metadata(input.metadata)?,
             checksums: Default::default(),
             parts_count: None,
         },

@@ -60,9 +60,27 @@ fn stored_expires(meta: &ObjectMeta) -> Option<Timestamp> {
     meta.headers.get("expires").and_then(|v| Timestamp::parse(TimestampFormat::HttpDate, v).ok())
 }
 
+/// Largest user metadata S3 accepts: the names and values of the
+/// `x-amz-meta-*` headers together, in bytes.
+const MAX_USER_METADATA_BYTES: usize = 2 * 1024;
+
+/// Checks the size of a request's user metadata and returns it for storing.
+pub(crate) fn user_metadata(metadata: Option<Metadata>) -> S3Result<BTreeMap<String, String>> {
+    let metadata = metadata.unwrap_or_default();
+    let size: usize = metadata.iter().map(|(name, value)| name.len() + value.len()).sum();
+    if size > MAX_USER_METADATA_BYTES {
+        return Err(S3Error::with_message(
+            S3ErrorCode::MetadataTooLarge,
+            format!("the x-amz-meta-* headers total {size} bytes; the maximum is {MAX_USER_METADATA_BYTES}"),
+        ));
+    }
+    Ok(metadata.into_iter().collect())
+}
+
 pub async fn put_object(state: &S3State, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
-    let input = req.input;
+    let mut input = req.input;
     check_key(&input.key)?;
+    let user = user_metadata(input.metadata.take())?;
     require_bucket(state, &input.bucket).await?;
     check_put_preconditions(state, &input.bucket, &input.key, input.if_match.as_ref(), input.if_none_match.as_ref()).await?;
 
@@ -80,7 +98,7 @@ pub async fn put_object(state: &S3State, req: S3Request<PutObjectInput>) -> S3Re
             content_language: input.content_language,
             expires: input.expires,
         }),
-        user: input.metadata.unwrap_or_default().into_iter().collect(),
+        user,
         checksums: written.checksums.clone(),
         parts_count: None,
     };
@@ -394,7 +412,7 @@ pub async fn copy_object(state: &S3State, req: S3Request<CopyObjectInput>) -> S3
                 content_language: input.content_language,
                 expires: input.expires,
             }),
-            user: input.metadata.unwrap_or_default().into_iter().collect(),
+            user: user_metadata(input.metadata)?,
             checksums: source.meta.checksums.clone(),
             parts_count: None,
         }
