@@ -11,6 +11,10 @@ use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
+/// Maximum time a client may take to send a whole API request body. Bodies
+/// are at most a few MiB, so a slower client is stalled, not slow.
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// The reason a request body could not be read.
 #[derive(Debug)]
 pub enum BodyError {
@@ -52,7 +56,11 @@ pub async fn read_limited(request: Request, limit: usize) -> Result<Request, Bod
         return Err(BodyError::TooLarge { length: declared });
     }
 
-    let bytes: Bytes = match Limited::new(body, limit).collect().await {
+    let Ok(collected) = tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, limit).collect()).await else {
+        tracing::debug!(limit, "request body did not arrive in time");
+        return Err(BodyError::Unreadable(format!("the whole body did not arrive within {} s", BODY_READ_TIMEOUT.as_secs())));
+    };
+    let bytes: Bytes = match collected {
         Ok(collected) => collected.to_bytes(),
         Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
             tracing::debug!(limit, "request body over the limit rejected while reading");
@@ -120,4 +128,29 @@ mod tests {
         let bytes = axum::body::to_bytes(request.into_body(), usize::MAX).await.unwrap();
         assert_eq!(&bytes[..], b"1234567812345678");
     }
+
+    /// A body whose client stopped sending: it never yields another frame.
+    struct Stalled;
+
+    impl HttpBody for Stalled {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+            std::task::Poll::Pending
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stalled_body_times_out() {
+        let started = tokio::time::Instant::now();
+        let err = read_limited(request_with(Body::new(Stalled)), 16).await.unwrap_err();
+        assert!(matches!(err, BodyError::Unreadable(_)), "{err:?}");
+        assert!(err.message(16).contains("did not arrive within 120 s"), "{}", err.message(16));
+        assert_eq!(started.elapsed(), BODY_READ_TIMEOUT);
+    }
+
 }

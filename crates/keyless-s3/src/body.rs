@@ -4,6 +4,7 @@
 //! back in fixed-size chunks.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -92,6 +93,10 @@ pub struct Written {
     pub checksums: BTreeMap<String, String>,
 }
 
+/// A client that sends no body bytes for this long gets RequestTimeout, so a
+/// stalled upload cannot keep its temporary blob file open forever.
+const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Streams `body` into a new blob, verifying length, Content-MD5 and checksums.
 /// On any failure the blob is discarded and nothing becomes visible.
 pub async fn write_body(
@@ -118,7 +123,14 @@ pub async fn write_body(
     let mut hasher = new_hasher(&expected.algorithms());
 
     if let Some(mut body) = body {
-        while let Some(chunk) = body.next().await {
+        loop {
+            let Ok(next) = tokio::time::timeout(BODY_IDLE_TIMEOUT, body.next()).await else {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::RequestTimeout,
+                    format!("no body bytes arrived for {} s; send the request again", BODY_IDLE_TIMEOUT.as_secs()),
+                ));
+            };
+            let Some(chunk) = next else { break };
             let chunk = chunk.map_err(|err| body_error(err.as_ref()))?;
             md5.update(&chunk);
             hasher.update(&chunk);
@@ -240,4 +252,25 @@ pub fn read_range(
             }
         })
         .try_flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn stalled_upload_times_out() {
+        let dir = std::env::temp_dir().join(format!("keyless-s3-body-{}", uuid::Uuid::new_v4().simple()));
+        let blobs = BlobStore::open(&dir).await.unwrap();
+        // One chunk, then a client that sends nothing more.
+        let stalled = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"first"))]).chain(futures::stream::pending());
+        let expected = Expected { length: Some(10), ..Default::default() };
+        let started = tokio::time::Instant::now();
+        let Err(err) = write_body(&blobs, Some(StreamingBlob::wrap(stalled)), &expected, None).await else {
+            panic!("a stalled upload must fail");
+        };
+        assert_eq!(*err.code(), S3ErrorCode::RequestTimeout);
+        assert_eq!(started.elapsed(), BODY_IDLE_TIMEOUT);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
