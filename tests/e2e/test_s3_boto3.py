@@ -203,6 +203,14 @@ def test_range_get(s3, bucket, ten_bytes, range_header, body, content_range):
     assert response["ContentLength"] == len(body)
 
 
+def test_range_head_describes_the_ranged_get(s3, bucket, ten_bytes):
+    response = s3.head_object(Bucket=bucket, Key=ten_bytes, Range="bytes=2-5")
+
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert response["ContentRange"] == "bytes 2-5/10"
+    assert response["ContentLength"] == 4
+
+
 def test_range_beyond_end_fails(s3, bucket, ten_bytes):
     error = s3_error(s3.get_object, Bucket=bucket, Key=ten_bytes, Range="bytes=10-20")
 

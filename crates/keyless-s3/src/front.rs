@@ -93,6 +93,10 @@ impl S3Front {
             }
         };
         let mut response = stamp_request_id(response, &request_id).await;
+        // S3 answers a ranged HEAD with 206, like the ranged GET it describes.
+        if method == http::Method::HEAD && response.status() == StatusCode::OK && response.headers().contains_key(http::header::CONTENT_RANGE) {
+            *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+        }
         // An error may be sent before the body was read. Closing the connection
         // keeps the next request from being read out of the leftover body.
         if has_body && (response.status().is_client_error() || response.status().is_server_error()) {

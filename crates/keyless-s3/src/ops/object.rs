@@ -328,6 +328,7 @@ pub async fn head_object(state: &S3State, req: S3Request<HeadObjectInput>) -> S3
     if input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED) {
         set_checksums(&obj.meta.checksums, &mut output.checksum_crc32, &mut output.checksum_crc32c, &mut output.checksum_crc64nvme, &mut output.checksum_sha1, &mut output.checksum_sha256);
     }
+    // s3s sends 200 for every HeadObject, so S3Front turns a ranged one into 206.
     Ok(S3Response::new(output))
 }
 
