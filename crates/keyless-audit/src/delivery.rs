@@ -75,14 +75,14 @@ impl Delivery {
         let mut total = 0u64;
         for entry in entries.flatten() {
             let name = entry.file_name();
-            let counts = match name.to_str() {
-                Some(segment::ACTIVE_NAME) => true,
-                Some(name) => segment::parse_sealed_name(name).is_some_and(|id| id >= delivered_segment),
-                None => false,
+            total += match name.to_str() {
+                // The active file's preallocated zero tail is not journal data.
+                Some(segment::ACTIVE_NAME) => segment::data_len(&entry.path()).unwrap_or(0),
+                Some(name) if segment::parse_sealed_name(name).is_some_and(|id| id >= delivered_segment) => {
+                    entry.metadata().map(|m| m.len()).unwrap_or(0)
+                }
+                _ => 0,
             };
-            if counts {
-                total += entry.metadata().map(|m| m.len()).unwrap_or(0);
-            }
         }
         total.saturating_sub(self.delivered_offset.load(std::sync::atomic::Ordering::Relaxed))
     }

@@ -6,6 +6,12 @@
 //! the active file by renaming it once it reaches its size limit, and starts a
 //! new active file. Delivery reads segments in `seq` order and deletes a sealed
 //! segment only after it has committed a position in a later one.
+//!
+//! The active file is preallocated: the writer keeps zero bytes written and
+//! synced ahead of its last line (see `journal`), so the file's data ends at
+//! the first zero byte, not at its length. JSON escapes every control
+//! character, so no entry contains a zero byte. A sealed file has no zero tail,
+//! because the writer truncates the active file to its data before sealing it.
 
 use std::path::{Path, PathBuf};
 
@@ -53,17 +59,107 @@ pub(crate) async fn first_seq_of(file: &mut tokio::fs::File) -> std::io::Result<
     let mut line = Vec::new();
     loop {
         line.clear();
-        if reader.read_until(b'\n', &mut line).await? == 0 {
-            return Ok(None);
-        }
-        // A line without its newline is still being written, or torn.
-        if line.last() != Some(&b'\n') {
+        if !read_line(&mut reader, &mut line).await? {
             return Ok(None);
         }
         if let Ok(entry) = serde_json::from_slice::<SeqOnly>(&line) {
             return Ok(Some(entry.seq));
         }
     }
+}
+
+/// Reads one line, newline included, into `line`. Returns false at the end of
+/// the data: the end of the file, a zero byte, or a line without its newline,
+/// which is still being written or was torn by a crash. Unlike `read_until`,
+/// it stops at the first zero byte instead of reading a preallocated tail.
+async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R, line: &mut Vec<u8>) -> std::io::Result<bool> {
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(false);
+        }
+        match available.iter().position(|b| *b == b'\n' || *b == 0) {
+            Some(at) if available[at] == b'\n' => {
+                line.extend_from_slice(&available[..=at]);
+                reader.consume(at + 1);
+                return Ok(true);
+            }
+            Some(_) => return Ok(false),
+            None => {
+                let taken = available.len();
+                line.extend_from_slice(available);
+                reader.consume(taken);
+            }
+        }
+    }
+}
+
+/// Returns the part of a journal file's bytes that contains data: everything
+/// before the first zero byte.
+pub(crate) fn data_part(bytes: &[u8]) -> &[u8] {
+    match bytes.iter().position(|b| *b == 0) {
+        Some(end) => &bytes[..end],
+        None => bytes,
+    }
+}
+
+/// Where the whole entries of a journal file end, as found when the writer
+/// opens it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DataEnd {
+    /// The `seq` of the last whole entry, or 0 when there is none.
+    pub last_seq: u64,
+    /// The offset just after the last newline before the first zero byte. What
+    /// follows is a torn line or a zero tail, and neither was acknowledged.
+    pub offset: u64,
+}
+
+/// Finds the data end of the file at `path`; a missing file has an empty one.
+/// A torn last line (a crash mid-write, never acknowledged) is not counted.
+pub(crate) async fn data_end(path: &Path) -> std::io::Result<DataEnd> {
+    let bytes = match tokio::fs::read(path).await {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(DataEnd { last_seq: 0, offset: 0 }),
+        Err(err) => return Err(err),
+    };
+    let data = data_part(&bytes);
+    let whole = match data.iter().rposition(|b| *b == b'\n') {
+        Some(last_newline) => &data[..=last_newline],
+        None => &data[..0],
+    };
+    let mut last_seq = 0;
+    for line in whole.split(|b| *b == b'\n') {
+        if let Ok(entry) = serde_json::from_slice::<SeqOnly>(line) {
+            last_seq = entry.seq;
+        }
+    }
+    Ok(DataEnd { last_seq, offset: whole.len() as u64 })
+}
+
+/// Returns the length of the data in the file at `path` without reading all
+/// of it: the file's length less its zero tail, found by reading backwards.
+/// A missing file has none.
+pub(crate) fn data_len(path: &Path) -> std::io::Result<u64> {
+    use std::io::{Read, Seek};
+    const BLOCK: u64 = 64 * 1024;
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(err) => return Err(err),
+    };
+    let mut end = file.metadata()?.len();
+    let mut block = Vec::with_capacity(BLOCK as usize);
+    while end > 0 {
+        let start = end.saturating_sub(BLOCK);
+        file.seek(std::io::SeekFrom::Start(start))?;
+        block.clear();
+        (&mut file).take(end - start).read_to_end(&mut block)?;
+        if let Some(last) = block.iter().rposition(|b| *b != 0) {
+            return Ok(start + last as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
 }
 
 /// Returns the `seq` of the first whole entry of the file at `path`, or `None`
@@ -74,24 +170,6 @@ pub(crate) async fn first_seq(path: &Path) -> std::io::Result<Option<u64>> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(err),
     }
-}
-
-/// Returns the `seq` of the last whole entry of the file at `path`, or 0 when
-/// the file is missing or has none. A torn last line (a crash mid-write, never
-/// acknowledged) is ignored.
-pub(crate) async fn last_seq(path: &Path) -> std::io::Result<u64> {
-    let text = match tokio::fs::read(path).await {
-        Ok(bytes) => bytes,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(err) => return Err(err),
-    };
-    let mut last = 0;
-    for line in text.split(|b| *b == b'\n') {
-        if let Ok(entry) = serde_json::from_slice::<SeqOnly>(line) {
-            last = entry.seq;
-        }
-    }
-    Ok(last)
 }
 
 /// Lists the segments of the journal in `dir` in `seq` order. The active file
@@ -122,16 +200,18 @@ pub(crate) async fn list(dir: &Path) -> std::io::Result<Vec<Segment>> {
 }
 
 /// Seals the active file and creates a new, empty one. Returns the new file,
-/// or `None` when the active file has no whole entry yet and stays as it is.
+/// opened for reading and writing at chosen offsets, or `None` when the active
+/// file has no whole entry yet and stays as it is.
 ///
-/// Every byte of the active file must be written and synced before this runs.
-/// The directory is synced last, so that the new name of the sealed file is
-/// durable before the writer acknowledges anything written to the new file.
+/// Every byte of the active file must be written and synced, and its zero
+/// tail cut off, before this runs. The directory is synced last, so that the
+/// new name of the sealed file is durable before the writer acknowledges
+/// anything written to the new file.
 pub(crate) async fn seal_active(dir: &Path) -> std::io::Result<Option<tokio::fs::File>> {
     let active = dir.join(ACTIVE_NAME);
     let Some(id) = first_seq(&active).await? else { return Ok(None) };
     tokio::fs::rename(&active, dir.join(sealed_name(id))).await?;
-    let file = tokio::fs::OpenOptions::new().create(true).append(true).open(&active).await?;
+    let file = tokio::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&active).await?;
     tokio::fs::File::open(dir).await?.sync_all().await?;
     Ok(Some(file))
 }
