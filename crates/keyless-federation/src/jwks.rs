@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::jwk::JwkSet;
 use tokio::sync::Mutex;
 
+use crate::keys::KeySet;
+
 /// Largest discovery document or key set accepted, bytes.
 const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
 
@@ -31,7 +33,7 @@ pub enum JwksError {
 /// Cached state of one issuer.
 #[derive(Default)]
 struct Slot {
-    keys: Option<Arc<JwkSet>>,
+    keys: Option<Arc<KeySet>>,
     /// When `keys` was fetched, and how long it stays fresh.
     fetched: Option<Instant>,
     ttl: Duration,
@@ -83,9 +85,10 @@ impl JwksCache {
         }
     }
 
-    /// Returns the issuer's key set. `want_kid` names a key the caller needs:
-    /// if the cached set lacks it, one refetch is allowed per refetch interval.
-    pub async fn keys(&self, issuer: &str, want_kid: Option<&str>) -> Result<Arc<JwkSet>, JwksError> {
+    /// Returns the issuer's key set, parsed for verification. `want_kid` names
+    /// a key the caller needs: if the cached set lacks it, one refetch is
+    /// allowed per refetch interval.
+    pub async fn keys(&self, issuer: &str, want_kid: Option<&str>) -> Result<Arc<KeySet>, JwksError> {
         // One lock per issuer makes concurrent misses share a single fetch.
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -101,7 +104,7 @@ impl JwksCache {
         let may_refetch = since(slot.last_attempt) >= self.refetch_interval;
         if let Some(keys) = &slot.keys {
             let fresh = since(slot.fetched) < slot.ttl;
-            let has_kid = want_kid.is_none_or(|kid| keys.find(kid).is_some());
+            let has_kid = want_kid.is_none_or(|kid| keys.has_kid(kid));
             if fresh && (has_kid || !may_refetch) {
                 return Ok(keys.clone());
             }
@@ -115,7 +118,7 @@ impl JwksCache {
         self.fetch_attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match self.fetch(issuer).await {
             Ok((keys, max_age)) => {
-                let keys = Arc::new(keys);
+                let keys = Arc::new(KeySet::new(keys));
                 slot.keys = Some(keys.clone());
                 slot.fetched = Some(now);
                 slot.ttl = max_age.map_or(self.default_ttl, |age| age.clamp(self.min_ttl, self.max_ttl));

@@ -4,7 +4,8 @@
 //! assertion that `keyless-saml` verified.
 //!
 //! This crate owns the OIDC WIF configuration document (`config`), the cache of
-//! issuers' discovery documents and key sets (`jwks`), and the token validation
+//! issuers' discovery documents and key sets (`jwks`), the keys of a set parsed
+//! for signature verification (`keys`), and the token validation
 //! pipeline (`verify`), which runs the checks in a fixed order and names the
 //! failing step in its error. It does not mint credentials or evaluate org
 //! policies: the API layer does both with the `VerifiedToken` returned here.
@@ -15,6 +16,7 @@
 
 pub mod config;
 pub mod jwks;
+pub mod keys;
 #[cfg(feature = "saml")]
 pub mod saml;
 pub mod verify;

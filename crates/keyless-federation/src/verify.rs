@@ -25,12 +25,12 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::jwk::{Jwk, JwkSet};
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
 use crate::config::OidcConfig;
 use crate::jwks::{JwksCache, JwksError};
+use crate::keys::KeySet;
 
 /// Tokens longer than this are rejected before decoding.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
@@ -155,33 +155,25 @@ impl OidcVerifier {
     /// by keyless's own strict parser, so a signed token with an odd claim
     /// (an `exp` that is a list) fails at the step that owns that claim.
     async fn verify_signature(&self, token: &str, header: &UnverifiedHeader, config: &OidcConfig) -> Result<(), VerifyError> {
-        let keys: Arc<JwkSet> = match &config.jwks {
-            Some(uploaded) => Arc::new(serde_json::from_value(uploaded.clone()).map_err(|_| VerifyError::Signature)?),
+        let keys: Arc<KeySet> = match &config.jwks {
+            // NOTE: an uploaded set is parsed for every token; only fetched
+            // sets are cached with their keys parsed.
+            Some(uploaded) => Arc::new(KeySet::new(serde_json::from_value(uploaded.clone()).map_err(|_| VerifyError::Signature)?)),
             None => self.jwks.keys(&config.issuer_url, header.kid.as_deref()).await.map_err(VerifyError::Keys)?,
-        };
-
-        let candidates: Vec<&Jwk> = match &header.kid {
-            Some(kid) => keys.keys.iter().filter(|k| k.common.key_id.as_deref() == Some(kid.as_str())).collect(),
-            None => keys.keys.iter().collect(),
         };
         let Some((message, signature)) = token.rsplit_once('.') else {
             return Err(VerifyError::Signature);
         };
-
-        for jwk in candidates {
-            if let Some(key_alg) = jwk.common.key_algorithm
-                && key_alg.to_string() != format!("{:?}", header.alg)
-            {
-                continue;
-            }
-            let Ok(key) = DecodingKey::from_jwk(jwk) else { continue };
-            // The verifier rejects a key whose family (RSA, EC, OKP) differs
-            // from the algorithm's, and `check_header` allows no HMAC algorithm.
-            if let Ok(true) = jsonwebtoken::crypto::verify(signature, message.as_bytes(), &key, header.alg) {
-                return Ok(());
-            }
+        let Ok(signature) = URL_SAFE_NO_PAD.decode(signature) else {
+            return Err(VerifyError::Signature);
+        };
+        // Only keys whose family (RSA, EC, OKP) and curve fit the algorithm
+        // are tried, and `check_header` allows no HMAC algorithm.
+        if keys.verify(header.kid.as_deref(), header.alg, message.as_bytes(), &signature) {
+            Ok(())
+        } else {
+            Err(VerifyError::Signature)
         }
-        Err(VerifyError::Signature)
     }
 }
 
