@@ -57,13 +57,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     delivery.clone().spawn(AUDIT_DELIVERY_INTERVAL);
     let metrics = Arc::new(keyless_audit::Metrics::default());
 
+    let tls = config.tls.as_ref().map(crate::listen::tls_acceptor).transpose()?;
     // Bind both before serving either, so /healthz answers only when both do.
     let s3_listener = TcpListener::bind(config.s3_listen).await.with_context(|| format!("cannot listen on {} (S3)", config.s3_listen))?;
     let api_listener = TcpListener::bind(config.api_listen).await.with_context(|| format!("cannot listen on {} (API)", config.api_listen))?;
     // The bound addresses, not the configured ones: with port 0 the kernel
     // picks a free port, and the "keyless serving" line is how a caller learns it.
     let (s3_addr, api_addr) = (s3_listener.local_addr()?, api_listener.local_addr()?);
-    let tls = config.tls.as_ref().map(crate::listen::tls_acceptor).transpose()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let public_api_url = config.public_api_url.clone().unwrap_or_else(|| format!("{scheme}://{api_addr}"));
 
