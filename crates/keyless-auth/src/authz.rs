@@ -21,8 +21,16 @@ pub struct Authorizer {
     store: Store,
     /// Each org's policies with their statement index, built when they are loaded.
     policies: RwLock<HashMap<String, Arc<OrgPolicySet>>>,
-    /// Parsed bucket policies; `None` caches "this bucket has no policy".
-    bucket_policies: RwLock<HashMap<String, Option<Arc<BucketPolicy>>>>,
+    /// Buckets by name with their owner and parsed policy; `None` caches
+    /// "no such bucket".
+    buckets: RwLock<HashMap<String, Option<Arc<CachedBucket>>>>,
+}
+
+/// What authorization needs of a bucket.
+struct CachedBucket {
+    org: String,
+    /// `None`: the bucket has no policy.
+    policy: Option<Arc<BucketPolicy>>,
 }
 
 /// Actions that only org policies decide, so that a bucket policy cannot lock
@@ -32,9 +40,21 @@ fn decided_by_org_alone(action: &str) -> bool {
         || matches!(action, "s3:PutBucketPolicy" | "s3:GetBucketPolicy" | "s3:DeleteBucketPolicy" | "s3:ListAllMyBuckets" | "s3:CreateBucket")
 }
 
+/// Parses a stored bucket policy. Policies were validated on PUT, so one
+/// that no longer parses denies everything it could decide.
+fn parse_bucket_policy(bucket: &str, text: &str) -> Arc<BucketPolicy> {
+    match BucketPolicy::parse(text, bucket) {
+        Ok(policy) => Arc::new(policy),
+        Err(err) => {
+            tracing::error!(bucket, error = %err, "stored bucket policy does not parse; denying");
+            Arc::new(BucketPolicy { statements: Vec::new() })
+        }
+    }
+}
+
 impl Authorizer {
     pub fn new(store: Store) -> Self {
-        Authorizer { store, policies: RwLock::default(), bucket_policies: RwLock::default() }
+        Authorizer { store, policies: RwLock::default(), buckets: RwLock::default() }
     }
 
     /// Returns the org's policies and their index, loading and indexing them on
@@ -57,24 +77,16 @@ impl Authorizer {
         Ok(parsed)
     }
 
-    async fn bucket_policy(&self, bucket: &str) -> Result<Option<Arc<BucketPolicy>>, StoreError> {
-        if let Some(cached) = self.bucket_policies.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(bucket) {
+    async fn bucket(&self, bucket: &str) -> Result<Option<Arc<CachedBucket>>, StoreError> {
+        if let Some(cached) = self.buckets.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(bucket) {
             return Ok(cached.clone());
         }
-        let parsed = match self.store.bucket(bucket).await?.and_then(|b| b.policy) {
-            None => None,
-            Some(text) => match BucketPolicy::parse(&text, bucket) {
-                Ok(policy) => Some(Arc::new(policy)),
-                Err(err) => {
-                    // Stored policies were validated on PUT; one that no longer
-                    // parses denies everything it could decide.
-                    tracing::error!(bucket, error = %err, "stored bucket policy does not parse; denying");
-                    Some(Arc::new(BucketPolicy { statements: Vec::new() }))
-                }
-            },
-        };
-        self.bucket_policies.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(bucket.to_owned(), parsed.clone());
-        Ok(parsed)
+        let cached = self.store.bucket(bucket).await?.map(|record| {
+            let policy = record.policy.as_deref().map(|text| parse_bucket_policy(bucket, text));
+            Arc::new(CachedBucket { org: record.org_id, policy })
+        });
+        self.buckets.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(bucket.to_owned(), cached.clone());
+        Ok(cached)
     }
 
     /// Decides a request of `caller` (`None` for anonymous), applying its
@@ -129,30 +141,46 @@ impl Authorizer {
                 evaluate_org([], &request)
             }
         };
-        if !decision.allowed || decided_by_org_alone(action) {
+        // CreateBucket needs no owner check: on a taken name it fails with
+        // BucketAlreadyExists, as in S3.
+        if !decision.allowed || !action.starts_with("s3:") || action == "s3:CreateBucket" || resource == "*" {
             return AuthDecision { allowed: decision.allowed, decision };
         }
 
-        let bucket = resource.split('/').next().unwrap_or(resource);
-        match self.bucket_policy(bucket).await {
-            Ok(None) => AuthDecision { allowed: true, decision },
-            Ok(Some(policy)) => {
+        let bucket_name = resource.split('/').next().unwrap_or(resource);
+        let bucket = match self.bucket(bucket_name).await {
+            Ok(bucket) => bucket,
+            Err(err) => {
+                tracing::error!(bucket = bucket_name, error = %err, "could not load bucket; denying");
+                return AuthDecision { allowed: false, decision: evaluate_org([], &request) };
+            }
+        };
+        // Another org's bucket: its policy is neither applied nor shown, and
+        // the caller's own org policies cannot grant access to it.
+        if let Some(bucket) = &bucket
+            && bucket.org != org
+        {
+            let reason = DecisionReason::OtherOrganization { bucket: bucket_name.to_owned() };
+            return AuthDecision { allowed: false, decision: Decision { allowed: false, reason, trace: decision.trace } };
+        }
+        if decided_by_org_alone(action) {
+            return AuthDecision { allowed: true, decision };
+        }
+        match bucket.and_then(|b| b.policy.clone()) {
+            None => AuthDecision { allowed: true, decision },
+            Some(policy) => {
                 let mut bucket_decision = policy.evaluate(&request);
                 let mut trace = decision.trace;
                 trace.append(&mut bucket_decision.trace);
                 bucket_decision.trace = trace;
                 AuthDecision { allowed: bucket_decision.allowed, decision: bucket_decision }
             }
-            Err(err) => {
-                tracing::error!(bucket, error = %err, "could not load bucket policy; denying");
-                AuthDecision { allowed: false, decision: evaluate_org([], &request) }
-            }
         }
     }
 
-    /// Drops one bucket's cached policy (after a local change).
+    /// Drops one bucket's cached owner and policy (after a local change).
     pub fn forget_bucket(&self, bucket: &str) {
-        self.bucket_policies.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(bucket);
+        self.buckets.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(bucket);
     }
 
     /// Drops cached policies named by the change feed.

@@ -69,6 +69,10 @@ pub enum DecisionReason {
     ExplicitDeny { policy: String, statement: String },
     /// No statement allowed the request.
     NoAllow,
+    /// The resource's bucket belongs to another organization, whose policies
+    /// the caller's organization may neither use nor see.
+    #[serde(rename_all = "camelCase")]
+    OtherOrganization { bucket: String },
 }
 
 /// A decision and the trace that explains it.

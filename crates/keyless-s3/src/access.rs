@@ -60,6 +60,7 @@ impl KeylessAccess {
             DecisionReason::ExplicitDeny { policy, statement } => {
                 format!("explicitly denied by statement {statement:?} of policy {policy:?}")
             }
+            DecisionReason::OtherOrganization { .. } => "the bucket belongs to another organization".to_owned(),
             _ => "no policy allows it".to_owned(),
         };
         let who = principal.unwrap_or("an anonymous caller");

@@ -62,7 +62,11 @@ pub async fn create_bucket(state: &S3State, req: S3Request<CreateBucketInput>) -
         ));
     }
     match state.store.create_bucket(bucket, &cx.org).await {
-        Ok(()) => Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{bucket}")) , ..Default::default() })),
+        Ok(()) => {
+            // The authorizer caches bucket owners, and "no such bucket" too.
+            state.authorizer.forget_bucket(bucket);
+            Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{bucket}")) }))
+        }
         Err(StoreError::Conflict(owner)) if owner == cx.org => Err(S3Error::with_message(
             S3ErrorCode::BucketAlreadyOwnedByYou,
             format!("the bucket {bucket:?} already exists and belongs to your organization"),
@@ -75,7 +79,10 @@ pub async fn create_bucket(state: &S3State, req: S3Request<CreateBucketInput>) -
 pub async fn delete_bucket(state: &S3State, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
     let bucket = &req.input.bucket;
     match state.store.delete_bucket(bucket).await {
-        Ok(()) => Ok(S3Response::new(DeleteBucketOutput {})),
+        Ok(()) => {
+            state.authorizer.forget_bucket(bucket);
+            Ok(S3Response::new(DeleteBucketOutput {}))
+        }
         Err(StoreError::NotFound) => Err(no_such_bucket(bucket)),
         Err(StoreError::Conflict(_)) => Err(S3Error::with_message(
             S3ErrorCode::BucketNotEmpty,

@@ -147,6 +147,7 @@ fn describe_reason(reason: &Value) -> String {
         "allowed" => format!("allowed by policy {policy:?}, statement {statement:?}, and no Deny statement matched"),
         "explicitDeny" => format!("denied by policy {policy:?}, statement {statement:?}: a matching Deny overrides every Allow"),
         "noAllow" => "no statement allows the request, so it is denied by default".into(),
+        "otherOrganization" => format!("bucket {:?} belongs to another organization", text(reason, "bucket")),
         "" => "the server gave no reason".into(),
         other if !policy.is_empty() => format!("{other} (policy {policy:?}, statement {statement:?})"),
         other => other.to_owned(),
