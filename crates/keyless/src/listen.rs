@@ -1,6 +1,10 @@
 //! The two listeners: accept TCP connections, complete the TLS handshake when
-//! TLS is configured, and serve HTTP/1.1 and HTTP/2 with the connection's
-//! facts (client address, TLS or not) attached to every request.
+//! TLS is configured, and serve HTTP/1.1 with the connection's facts (client
+//! address, TLS or not) attached to every request.
+//!
+//! HTTP/1.1 only, as S3 itself serves: hyper's header timeout bounds every
+//! HTTP/1 connection, but hyper has no such bound for an idle HTTP/2
+//! connection, so a client could hold one open forever.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,7 +17,7 @@ use anyhow::Context;
 use hyper::body::Incoming;
 use hyper::service::Service;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use keyless_auth::Connection;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -35,8 +39,8 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// long, so silent connections cannot pin file descriptors.
 const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Loads the certificate chain and key into a TLS acceptor offering HTTP/2
-/// and HTTP/1.1. Errors name the file and what is wrong with it.
+/// Loads the certificate chain and key into a TLS acceptor offering HTTP/1.1.
+/// Errors name the file and what is wrong with it.
 pub fn tls_acceptor(files: &TlsFiles) -> anyhow::Result<TlsAcceptor> {
     let certs = CertificateDer::pem_file_iter(&files.cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
@@ -50,7 +54,7 @@ pub fn tls_acceptor(files: &TlsFiles) -> anyhow::Result<TlsAcceptor> {
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .with_context(|| format!("the key in {} does not fit the certificate in {}", files.key.display(), files.cert.display()))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
@@ -103,10 +107,12 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
-    builder.http2().timer(TokioTimer::new());
-    builder.serve_connection(TokioIo::new(FirstByteTimeout::new(io, FIRST_BYTE_TIMEOUT)), service).await.map_err(|err| err.to_string())
+    hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(FirstByteTimeout::new(io, FIRST_BYTE_TIMEOUT)), service)
+        .await
+        .map_err(|err| err.to_string())
 }
 
 /// Fails the first read if no byte has arrived `limit` after the connection
