@@ -26,7 +26,7 @@ pub struct Authorizer {
     buckets: RwLock<HashMap<String, Option<Arc<CachedBucket>>>>,
 }
 
-/// What authorization needs of a bucket.
+/// The owner and policy of a bucket, as authorization reads them.
 struct CachedBucket {
     org: String,
     /// `None`: the bucket has no policy.
