@@ -21,9 +21,8 @@ pub struct Authorizer {
     store: Store,
     /// Each org's policies with their statement index, built when they are loaded.
     policies: RwLock<HashMap<String, Arc<OrgPolicySet>>>,
-    /// Buckets by name with their owner and parsed policy; `None` caches
-    /// "no such bucket".
-    buckets: RwLock<HashMap<String, Option<Arc<CachedBucket>>>>,
+    /// Existing buckets by name, with their owner and parsed policy.
+    buckets: RwLock<HashMap<String, Arc<CachedBucket>>>,
 }
 
 /// The owner and policy of a bucket, as authorization reads them.
@@ -79,13 +78,17 @@ impl Authorizer {
 
     async fn bucket(&self, bucket: &str) -> Result<Option<Arc<CachedBucket>>, StoreError> {
         if let Some(cached) = self.buckets.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(bucket) {
-            return Ok(cached.clone());
+            return Ok(Some(cached.clone()));
         }
         let cached = self.store.bucket(bucket).await?.map(|record| {
             let policy = record.policy.as_deref().map(|text| parse_bucket_policy(bucket, text));
             Arc::new(CachedBucket { org: record.org_id, policy })
         });
-        self.buckets.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(bucket.to_owned(), cached.clone());
+        // Only existing buckets are cached, so that requests naming random
+        // buckets cannot grow the cache without bound.
+        if let Some(found) = &cached {
+            self.buckets.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(bucket.to_owned(), found.clone());
+        }
         Ok(cached)
     }
 
