@@ -5,31 +5,13 @@
 //! written event once.
 
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use keyless_audit::{AuditEvent, Decision, Delivery, EventKind, Journal};
+mod common;
+
+use common::{assert_delivered, drain, event, open_store, temp_dir};
+use keyless_audit::{Delivery, Journal};
 use keyless_store::Store;
-
-const ORG: &str = "default";
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("keyless-audit-prealloc-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn event(index: usize) -> AuditEvent {
-    let mut event = AuditEvent::new(EventKind::Control, ORG, "cwobject:PutAccessPolicy", Decision::Allow);
-    event.target = Some(format!("policy-{index}"));
-    event
-}
-
-async fn open_store(dir: &Path) -> Store {
-    let store = Store::open(&dir.join("data")).await.unwrap();
-    store.ensure_org(ORG).await.unwrap();
-    store.set_org_audit(ORG, true).await.unwrap();
-    store
-}
 
 /// Records events `from..to`, each acknowledged.
 async fn record(journal: &Journal, from: usize, to: usize) {
@@ -75,21 +57,13 @@ fn seqs_of(journal_dir: &Path) -> Vec<u64> {
 
 async fn deliver_all(store: Store, journal_dir: &Path) -> Delivery {
     let delivery = Delivery::new(store, journal_dir.join("journal.jsonl"), &[7; 32]).unwrap();
-    while delivery.run_once().await.unwrap() > 0 {}
+    drain(&delivery).await;
     delivery
-}
-
-/// Checks the delivered control-plane chain: intact, and exactly `events` events.
-async fn assert_delivered(delivery: &Delivery, events: u64) {
-    let reports = delivery.verify_org(ORG).await.unwrap();
-    let (_, control) = reports.iter().find(|(stream, _)| stream == "control-plane").unwrap();
-    assert!(control.ok, "the control-plane chain is broken: {:?}", control.problems);
-    assert_eq!(control.events, events, "events delivered, counting repeats");
 }
 
 #[tokio::test]
 async fn active_file_has_zero_tail() {
-    let dir = temp_dir("zero-tail");
+    let dir = temp_dir("prealloc-zero-tail");
     let journal_dir = dir.join("audit");
     session(&journal_dir, 0, 5).await;
 
@@ -102,7 +76,7 @@ async fn active_file_has_zero_tail() {
 
 #[tokio::test]
 async fn reopen_writes_after_last_line() {
-    let dir = temp_dir("reopen");
+    let dir = temp_dir("prealloc-reopen");
     let store = open_store(&dir).await;
     let journal_dir = dir.join("audit");
     session(&journal_dir, 0, 20).await;
@@ -119,7 +93,7 @@ async fn reopen_writes_after_last_line() {
 /// by the zero tail. The group was never acknowledged.
 #[tokio::test]
 async fn torn_line_before_zeros_is_cut() {
-    let dir = temp_dir("torn-line");
+    let dir = temp_dir("prealloc-torn-line");
     let store = open_store(&dir).await;
     let journal_dir = dir.join("audit");
     session(&journal_dir, 0, 10).await;
@@ -140,7 +114,7 @@ async fn torn_line_before_zeros_is_cut() {
 /// it must neither be read nor reuse a `seq` once new lines fill the hole.
 #[tokio::test]
 async fn line_after_zero_hole_is_cut() {
-    let dir = temp_dir("zero-hole");
+    let dir = temp_dir("prealloc-zero-hole");
     let store = open_store(&dir).await;
     let journal_dir = dir.join("audit");
     session(&journal_dir, 0, 10).await;
@@ -163,7 +137,7 @@ async fn line_after_zero_hole_is_cut() {
 /// Sealed segments are cut to their data: no zero byte, and a whole last line.
 #[tokio::test]
 async fn sealed_segments_have_no_zero_tail() {
-    let dir = temp_dir("sealed");
+    let dir = temp_dir("prealloc-sealed");
     let store = open_store(&dir).await;
     let journal_dir = dir.join("audit");
     let journal = Journal::open_with_segment_size(&journal_dir, 4096).await.unwrap();

@@ -4,31 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
-use keyless_audit::{AuditEvent, Decision, Delivery, EventKind, Journal};
-use keyless_store::Store;
+mod common;
 
-const ORG: &str = "default";
+use common::{assert_delivered, drain, event, open_store, temp_dir};
+use keyless_audit::{Delivery, Journal};
+
 /// Small enough that a few dozen events fill a segment.
 const SEGMENT_BYTES: u64 = 4096;
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("keyless-audit-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn event(index: usize) -> AuditEvent {
-    let mut event = AuditEvent::new(EventKind::Control, ORG, "cwobject:PutAccessPolicy", Decision::Allow);
-    event.target = Some(format!("policy-{index}"));
-    event
-}
-
-async fn open_store(dir: &Path) -> Store {
-    let store = Store::open(&dir.join("data")).await.unwrap();
-    store.ensure_org(ORG).await.unwrap();
-    store.set_org_audit(ORG, true).await.unwrap();
-    store
-}
 
 /// Records events `from..to` in groups of ten. Waiting until the last event of
 /// a group is durable makes every earlier one durable too, and lets the writer
@@ -43,10 +25,6 @@ async fn record(journal: &Journal, from: usize, to: usize) {
     }
 }
 
-async fn drain(delivery: &Delivery) {
-    while delivery.run_once().await.unwrap() > 0 {}
-}
-
 fn sealed_segments(journal_dir: &Path) -> Vec<PathBuf> {
     let mut sealed: Vec<PathBuf> = std::fs::read_dir(journal_dir)
         .unwrap()
@@ -55,15 +33,6 @@ fn sealed_segments(journal_dir: &Path) -> Vec<PathBuf> {
         .collect();
     sealed.sort();
     sealed
-}
-
-/// Checks the delivered control-plane chain: intact, and exactly `events`
-/// events, so none is lost or repeated.
-async fn assert_delivered(delivery: &Delivery, events: usize) {
-    let reports = delivery.verify_org(ORG).await.unwrap();
-    let (_, control) = reports.iter().find(|(stream, _)| stream == "control-plane").unwrap();
-    assert!(control.ok, "the control-plane chain is broken: {:?}", control.problems);
-    assert_eq!(control.events, events as u64, "events delivered, counting repeats");
 }
 
 #[tokio::test]
