@@ -3,6 +3,7 @@
 import boto3
 import botocore.exceptions
 import pytest
+import requests
 
 from keyless_client import role_principal
 
@@ -23,6 +24,8 @@ def test_caller_identity_of_static_key(keyless, admin_key):
     assert identity["Account"] == "default"
     assert identity["Arn"] == "arn:aws:iam::default:user/admin"
     assert identity["UserId"] == admin_key["accessKeyId"]
+    metadata = identity["ResponseMetadata"]
+    assert metadata["RequestId"] == metadata["HTTPHeaders"]["x-amz-request-id"]
 
 
 def test_caller_identity_of_exchanged_credentials(keyless, api, oidc, oidc_config, subject):
@@ -41,3 +44,15 @@ def test_caller_identity_rejects_wrong_secret(keyless, admin_key):
     with pytest.raises(botocore.exceptions.ClientError) as raised:
         client.get_caller_identity()
     assert raised.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+
+
+@pytest.mark.parametrize("form", [
+    {"Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15"},
+    {"Action": "NoSuchAction", "Version": "2011-06-15"},
+])
+def test_sts_error_request_id_matches_header(keyless, form):
+    response = requests.post(f"{keyless.api_url}/", data=form, timeout=30)
+
+    assert response.status_code == 400
+    header = response.headers["x-amz-request-id"]
+    assert f"<RequestId>{header}</RequestId>" in response.text

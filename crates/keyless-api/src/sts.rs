@@ -73,8 +73,12 @@ impl From<ApiError> for StsError {
     }
 }
 
+/// Returns the id of the API request being served, the one its
+/// `x-amz-request-id` header carries, so a client's report matches the logs
+/// and the audit trail.
 fn request_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    let id = crate::current_request_id();
+    if id.is_empty() { uuid::Uuid::new_v4().simple().to_string() } else { id }
 }
 
 fn xml_response(status: StatusCode, body: String) -> Response {
