@@ -101,7 +101,7 @@ impl ApiState {
 tokio::task_local! {
     /// The id of the API request being served, for logs and audit events.
     static REQUEST_ID: String;
-    /// The connection the API request arrived on, when the listener said.
+    /// The connection the API request arrived on, when the listener recorded it.
     static CONNECTION: Option<keyless_auth::Connection>;
 }
 

@@ -86,9 +86,9 @@ async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R, line: &mu
             }
             Some(_) => return Ok(false),
             None => {
-                let taken = available.len();
+                let consumed = available.len();
                 line.extend_from_slice(available);
-                reader.consume(taken);
+                reader.consume(consumed);
             }
         }
     }
@@ -103,7 +103,7 @@ pub(crate) fn data_part(bytes: &[u8]) -> &[u8] {
     }
 }
 
-/// Where the whole entries of a journal file end, as found when the writer
+/// The end of the whole entries in a journal file, found when the writer
 /// opens it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct DataEnd {

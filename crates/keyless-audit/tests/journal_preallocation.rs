@@ -26,8 +26,8 @@ async fn session(journal_dir: &Path, from: usize, to: usize) {
     let journal = Journal::open(journal_dir).await.unwrap();
     record(&journal, from, to).await;
     drop(journal);
-    // The writer thread ends once it sees the queue closed; give it a moment
-    // so that the test's own writes come after its last one.
+    // The writer thread ends once its queue is closed. Waiting a moment makes
+    // the test's own writes come after the thread's last one.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
 }
 

@@ -93,7 +93,7 @@ impl S3Front {
             }
         };
         let mut response = stamp_request_id(response, &request_id).await;
-        // S3 answers a ranged HEAD with 206, like the ranged GET it describes.
+        // S3 returns 206 for a ranged HEAD, like the ranged GET it describes.
         if method == http::Method::HEAD && response.status() == StatusCode::OK && response.headers().contains_key(http::header::CONTENT_RANGE) {
             *response.status_mut() = StatusCode::PARTIAL_CONTENT;
         }
@@ -163,7 +163,7 @@ impl S3Front {
     }
 }
 
-/// Longest client value quoted back in an error message, in characters.
+/// Maximum length, in characters, of a client value quoted in an error message.
 const MAX_ECHO_CHARS: usize = 128;
 
 /// Quotes a client-supplied value for an error message, cut to

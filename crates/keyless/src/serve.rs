@@ -58,7 +58,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(keyless_audit::Metrics::default());
 
     let tls = config.tls.as_ref().map(crate::listen::tls_acceptor).transpose()?;
-    // Bind both before serving either, so /healthz answers only when both do.
+    // Bind both before serving either, so /healthz succeeds only when both are bound.
     let s3_listener = TcpListener::bind(config.s3_listen).await.with_context(|| format!("cannot listen on {} (S3)", config.s3_listen))?;
     let api_listener = TcpListener::bind(config.api_listen).await.with_context(|| format!("cannot listen on {} (API)", config.api_listen))?;
     // The bound addresses, not the configured ones: with port 0 the kernel

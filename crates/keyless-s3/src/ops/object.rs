@@ -243,7 +243,7 @@ fn etag_header(obj: &ObjectRecord) -> ETag {
 
 /// Resolves a Range header against an object of `size` bytes. A range that
 /// selects no byte, such as any range of an empty object, is not satisfiable:
-/// answering 206 would send a Content-Range naming a byte the object lacks.
+/// a 206 response would send a Content-Range naming a byte the object lacks.
 fn satisfiable_range(range: &Range, size: u64) -> S3Result<std::ops::Range<u64>> {
     match range.check(size) {
         Ok(r) if r.start < r.end => Ok(r),
